@@ -1,0 +1,313 @@
+//! Running the loop: one iteration (asyncio's `_run_once`), `run_forever`,
+//! `run_until_complete`, `stop`, `close`, and the driven-host `step`.
+//!
+//! One iteration, exactly as asyncio orders it:
+//!
+//! 1. drop cancelled timers at the top of the heap (compacting it if they
+//!    are more than half of it);
+//! 2. wait for I/O: zero timeout if callbacks are ready or the loop is
+//!    stopping, else until the earliest timer, else indefinitely;
+//! 3. queue the handles of I/O that became ready (the host does this),
+//!    and callbacks other threads sent;
+//! 4. move every timer whose deadline has passed to the ready queue;
+//! 5. run as many callbacks as were ready at this point — callbacks they
+//!    schedule wait for the next iteration, which is what makes `stop()`
+//!    inside a batch let the rest of the batch run.
+
+use core::future::Future;
+use core::time::Duration;
+
+use crate::event_loop::{Item, closed_error};
+use crate::exception::emit;
+use crate::{Error, ErrorKind, EventLoop, ExceptionContext, HostMode, Step};
+
+impl EventLoop {
+    /// One iteration. `poll_io`: wait in the host (blocking hosts).
+    fn run_once(&self, poll_io: bool) -> Result<(), Error> {
+        let inner = &*self.inner;
+        inner.in_iteration.set(true);
+        inner.notify.set(false);
+        let result = self.run_once_inner(poll_io);
+        inner.in_iteration.set(false);
+        inner.notify.set(inner.mode == HostMode::Driven && inner.running.get() && !inner.stopping.get());
+        result
+    }
+
+    fn run_once_inner(&self, poll_io: bool) -> Result<(), Error> {
+        let inner = &*self.inner;
+        self.drain_remote();
+        let next_timer = inner.timers.borrow_mut().next_deadline();
+        if poll_io {
+            let busy = inner.stopping.get() || !inner.ready.borrow().is_empty();
+            let mut timeout = if busy {
+                Some(Duration::ZERO)
+            } else {
+                next_timer.map(|when| when.saturating_duration_since(inner.host.now()))
+            };
+            let sleeping = timeout != Some(Duration::ZERO);
+            if sleeping && !inner.shared.prepare_sleep() {
+                timeout = Some(Duration::ZERO);
+            }
+            let waited = inner.host.wait(self, timeout);
+            if sleeping {
+                inner.shared.end_sleep();
+            }
+            waited?;
+            self.drain_remote();
+        }
+        if next_timer.is_some() {
+            let now = inner.host.now();
+            let mut ready = inner.ready.borrow_mut();
+            inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(Item::Callback(crate::Handle { inner: cb })));
+        }
+        let n = inner.ready.borrow().len();
+        if inner.debug.get() {
+            for _ in 0..n {
+                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
+                self.run_item_timed(item);
+            }
+        } else {
+            for _ in 0..n {
+                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
+                self.run_item(item);
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn run_item(&self, item: Item) {
+        match item {
+            Item::Callback(h) => {
+                if let Err(e) = crate::panic::catch(|| h.inner.run(self)) {
+                    self.report_callback_panic(h, e);
+                }
+            }
+            Item::Task(t) => t.step(self),
+        }
+    }
+
+    #[cold]
+    fn report_callback_panic(&self, h: crate::Handle, e: Error) {
+        let mut ctx = ExceptionContext::new(alloc::format!("Exception in callback {h:?}"));
+        ctx.exception = Some(e);
+        if self.get_debug() {
+            ctx.source_location = Some(h.source_location());
+        }
+        ctx.handle = Some(h);
+        self.call_exception_handler(&ctx);
+    }
+
+    /// Debug mode: run and time one item, warning if it was slow.
+    fn run_item_timed(&self, item: Item) {
+        let what = match &item {
+            Item::Callback(h) => alloc::format!("{h:?}"),
+            Item::Task(t) => alloc::format!("{t:?}"),
+        };
+        let t0 = self.inner.host.now();
+        self.run_item(item);
+        let took = self.inner.host.now() - t0;
+        if took >= self.slow_callback_duration() {
+            emit(log::Level::Warn, format_args!("Executing {what} took {:.3} seconds", took.as_secs_f64()));
+        }
+    }
+
+    fn start_running(&self) -> Result<(), Error> {
+        let inner = &*self.inner;
+        if inner.closed.get() {
+            return Err(closed_error());
+        }
+        if inner.running.get() {
+            return Err(Error::from_kind(ErrorKind::AlreadyRunning));
+        }
+        #[cfg(feature = "std")]
+        crate::context::enter(self)?;
+        inner.running.set(true);
+        Ok(())
+    }
+
+    fn finish_running(&self) {
+        let inner = &*self.inner;
+        inner.stopping.set(false);
+        inner.running.set(false);
+        inner.notify.set(false);
+        #[cfg(feature = "std")]
+        crate::context::exit(self);
+    }
+
+    /// Runs the loop until [`stop`](Self::stop) is called.
+    ///
+    /// If `stop` was called before, the loop runs one iteration with a zero
+    /// I/O timeout — everything already scheduled, plus I/O that is ready —
+    /// and returns. If `stop` is called while it runs, the current batch of
+    /// callbacks finishes, then it returns; callbacks scheduled by that
+    /// batch run the next time the loop runs.
+    ///
+    /// Errors: `Closed`; `AlreadyRunning` if this loop (or, with `std`,
+    /// another loop on this thread) is running; a host error from waiting.
+    ///
+    /// On a driven host (the browser) this starts the loop and returns at
+    /// once; the host keeps it going until `stop`.
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, testing::VirtualClock};
+    /// let lp = EventLoop::new(VirtualClock::new());
+    /// lp.call_soon(|lp| {
+    ///     println!("Hello World");
+    ///     lp.stop();
+    /// })
+    /// .unwrap();
+    /// lp.run_forever().unwrap();
+    /// lp.close().unwrap();
+    /// ```
+    pub fn run_forever(&self) -> Result<(), Error> {
+        self.start_running()?;
+        if self.inner.mode == HostMode::Driven {
+            self.inner.notify.set(true);
+            self.inner.host.notify(self);
+            return Ok(());
+        }
+        let result = loop {
+            if let Err(e) = self.run_once(true) {
+                break Err(e);
+            }
+            if self.inner.stopping.get() {
+                break Ok(());
+            }
+        };
+        self.finish_running();
+        result
+    }
+
+    /// Driven hosts: runs one iteration without waiting (I/O is delivered by
+    /// the host's own callbacks) and says when to step next. Returns
+    /// [`Step::Stopped`] once `stop` took effect, or if the loop is not
+    /// running.
+    pub fn step(&self) -> Result<Step, Error> {
+        let inner = &*self.inner;
+        if inner.closed.get() {
+            return Err(closed_error());
+        }
+        if !inner.running.get() {
+            return Ok(Step::Stopped);
+        }
+        self.run_once(false)?;
+        if inner.stopping.get() {
+            self.finish_running();
+            return Ok(Step::Stopped);
+        }
+        if !inner.ready.borrow().is_empty() {
+            return Ok(Step::Ready);
+        }
+        self.drain_remote();
+        if !inner.ready.borrow().is_empty() {
+            return Ok(Step::Ready);
+        }
+        Ok(Step::Idle(inner.timers.borrow_mut().next_deadline()))
+    }
+
+    /// Runs `fut` as a task until it completes and returns its output
+    /// (asyncio's `run_until_complete`).
+    ///
+    /// Errors: `Closed`, `AlreadyRunning`; `StoppedBeforeComplete` ("Event
+    /// loop stopped before Future completed.") if [`stop`](Self::stop) ended
+    /// the loop first — the task stays scheduled and continues the next time
+    /// the loop runs; the task's own error if it was cancelled or panicked;
+    /// `Unsupported` on a driven host, which cannot block (the browser host
+    /// offers an async variant).
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, ErrorKind, testing::VirtualClock};
+    /// let lp = EventLoop::new(VirtualClock::new());
+    /// assert_eq!(lp.run_until_complete(async { "done" }).unwrap(), "done");
+    ///
+    /// let never = lp.create_future::<()>();
+    /// lp.call_soon(|lp| lp.stop()).unwrap();
+    /// let err = lp.run_until_complete(never).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::StoppedBeforeComplete);
+    /// ```
+    #[track_caller]
+    pub fn run_until_complete<F>(&self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + 'static,
+    {
+        if self.inner.closed.get() {
+            return Err(closed_error());
+        }
+        if self.inner.running.get() {
+            return Err(Error::from_kind(ErrorKind::AlreadyRunning));
+        }
+        if self.inner.mode == HostMode::Driven {
+            return Err(Error::unsupported(
+                "run_until_complete",
+                "a driven host cannot block; await the future from a task, or use the host's async run_until_complete",
+            ));
+        }
+        let task = self.create_task(fut)?;
+        let cb = task.add_done_callback(|lp, _| lp.stop());
+        let ran = self.run_forever();
+        task.remove_done_callback(cb);
+        ran?;
+        if !task.done() {
+            return Err(Error::from_kind(ErrorKind::StoppedBeforeComplete));
+        }
+        task.result()
+    }
+
+    /// Asks the loop to stop after the current batch of callbacks. Before
+    /// `run_forever`, the next run does one iteration and returns.
+    pub fn stop(&self) {
+        let inner = &*self.inner;
+        inner.stopping.set(true);
+        if inner.notify.get() {
+            inner.host.notify(self);
+        }
+    }
+
+    /// Whether the loop is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Whether the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Closes the loop: discards pending callbacks and timers, drops the
+    /// futures of tasks that are still pending (reporting each as "Task was
+    /// destroyed but it is pending!"), and releases the host's resources.
+    /// Idempotent; `AlreadyRunning` if the loop is running.
+    pub fn close(&self) -> Result<(), Error> {
+        let inner = &*self.inner;
+        if inner.running.get() {
+            return Err(Error::new(ErrorKind::AlreadyRunning, "Cannot close a running event loop"));
+        }
+        if inner.closed.replace(true) {
+            return Ok(());
+        }
+        // Take everything out first, then drop it: dropping a closure runs
+        // user code, which must find the loop closed, not borrowed.
+        let remote = inner.shared.close();
+        let ready = core::mem::take(&mut *inner.ready.borrow_mut());
+        let timers = inner.timers.borrow_mut().take_all();
+        let tasks = inner.tasks.borrow_mut().take_all();
+        drop(remote);
+        drop(ready);
+        drop(timers);
+        for task in tasks {
+            if task.is_pending() {
+                let mut ctx = ExceptionContext::new("Task was destroyed but it is pending!");
+                ctx.source_location = Some(task.source_location());
+                ctx.task = Some(task.clone());
+                self.call_exception_handler(&ctx);
+            }
+            task.destroy(self);
+        }
+        inner.host.close(self);
+        let handler = inner.exception_handler.borrow_mut().take();
+        let factory = inner.task_factory.borrow_mut().take();
+        drop((handler, factory));
+        Ok(())
+    }
+}

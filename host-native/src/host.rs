@@ -1,0 +1,85 @@
+//! [`NativeHost`]: the loop's clock, its wait in the OS selector, and its
+//! cross-thread wake-up.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyloop_core::{Error, EventLoop, Host, HostWaker, Instant};
+use mio::{Events, Poll, Token, Waker};
+
+/// The token of the cross-thread waker; I/O sources use the others.
+const WAKER: Token = Token(usize::MAX);
+
+/// How many readiness events one wait collects at most; more stay queued
+/// in the kernel for the next iteration.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// The native host: `mio::Poll` + `mio::Waker`, and the monotonic clock of
+/// `std::time::Instant`.
+///
+/// Create loops with [`new_event_loop`](crate::new_event_loop), or
+/// `EventLoop::new(NativeHost::new()?)`.
+pub struct NativeHost {
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    waker: Arc<MioWaker>,
+}
+
+struct MioWaker(Waker);
+
+impl HostWaker for MioWaker {
+    fn wake(&self) {
+        // Only fails if the eventfd/pipe is gone, i.e. the loop is closed;
+        // then there is nobody left to wake.
+        let _ = self.0.wake();
+    }
+}
+
+impl NativeHost {
+    /// A host with a fresh OS selector.
+    pub fn new() -> Result<NativeHost, Error> {
+        let poll = Poll::new().map_err(|e| Error::from(e).context("cannot create the OS selector"))?;
+        let waker = Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
+        Ok(NativeHost {
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
+            waker: Arc::new(MioWaker(waker)),
+        })
+    }
+}
+
+impl Host for NativeHost {
+    fn now(&self) -> Instant {
+        Instant::now_std()
+    }
+
+    fn wait(&self, _lp: &EventLoop, timeout: Option<Duration>) -> Result<(), Error> {
+        let mut poll = self.poll.borrow_mut();
+        let mut events = self.events.borrow_mut();
+        // mio rounds a timeout up to the selector's granularity (whole
+        // milliseconds for epoll), so the loop never wakes before a timer.
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            // A signal interrupted the wait: the loop simply iterates again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(Error::from(e).context("waiting for I/O failed")),
+        }
+        for event in events.iter() {
+            if event.token() == WAKER {
+                continue;
+            }
+        }
+        Ok(())
+    }
+
+    fn remote_waker(&self) -> Result<Arc<dyn HostWaker>, Error> {
+        Ok(self.waker.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

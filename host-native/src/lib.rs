@@ -1,0 +1,40 @@
+//! # anyloop-native
+//!
+//! The native host of anyloop: the asyncio-style [`EventLoop`] of
+//! `anyloop-core`, blocking in the OS selector — epoll on Linux, kqueue on
+//! macOS and the BSDs, IOCP on Windows — through [mio].
+//!
+//! One [`NativeHost`] per loop: a `mio::Poll` to wait in, and a
+//! `mio::Waker` that `call_soon_threadsafe` and cross-thread task wake-ups
+//! use to interrupt the wait. An idle loop sleeps in the kernel until its
+//! next timer; it never polls.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let lp = anyloop_native::new_event_loop().unwrap();
+//! let remote = lp.handle().unwrap();
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(Duration::from_millis(20));
+//!     remote.call_soon_threadsafe(|lp| lp.stop()).unwrap(); // wakes the blocked loop
+//! });
+//! lp.run_forever().unwrap();
+//! lp.close().unwrap();
+//! ```
+//!
+//! [mio]: https://docs.rs/mio
+
+#![warn(missing_docs)]
+
+mod host;
+
+pub use anyloop_core::EventLoop;
+pub use host::NativeHost;
+
+/// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
+///
+/// Fails only if the OS refuses a selector (e.g. the process is out of file
+/// descriptors).
+pub fn new_event_loop() -> Result<EventLoop, anyloop_core::Error> {
+    Ok(EventLoop::new(NativeHost::new()?))
+}
