@@ -79,10 +79,13 @@ mod context;
 mod error;
 mod event_loop;
 mod exception;
+mod flow;
 mod future;
 mod handle;
 pub mod host;
 mod panic;
+mod protocol;
+mod protocol_slot;
 mod remote;
 mod run;
 mod sync;
@@ -90,15 +93,23 @@ mod task;
 pub mod testing;
 mod time;
 mod timers;
+mod transport;
 
 #[cfg(feature = "std")]
 pub use context::get_running_loop;
 pub use error::{Error, ErrorKind};
 pub use event_loop::{DEFAULT_SLOW_CALLBACK_DURATION, EventLoop, LocalBoxFuture, TaskFactory, WeakLoop};
 pub use exception::{ExceptionContext, ExceptionHandler};
+pub use flow::{DEFAULT_HIGH_WATER, WaterMarks, WriteBuffer};
 pub use future::LoopFuture;
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};
 pub use host::{Host, HostMode, HostWaker, NoopWaker, Step};
+pub use protocol::{
+    BaseProtocol, BufferedProtocol, DatagramProtocol, Protocol, ProtocolSlot, StreamProtocol, SubprocessProtocol,
+};
 pub use remote::LoopHandle;
 pub use task::{AnyTask, Task, TaskId};
 pub use time::Instant;
+pub use transport::{
+    BaseTransport, DatagramTransport, ExtraInfo, PipeFd, ReadTransport, SubprocessTransport, Transport, WriteTransport,
+};

@@ -42,7 +42,8 @@ impl NativeHost {
     /// A host with a fresh OS selector.
     pub fn new() -> Result<NativeHost, Error> {
         let poll = Poll::new().map_err(|e| Error::from(e).context("cannot create the OS selector"))?;
-        let waker = Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
+        let waker =
+            Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
         Ok(NativeHost {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
