@@ -57,6 +57,9 @@ pub(crate) struct Inner {
     pub(crate) tasks: RefCell<Registry>,
     pub(crate) task_counter: Cell<u64>,
     pub(crate) current_task: Cell<Option<AnyTask>>,
+    pub(crate) backends: crate::backend::Backends,
+    pub(crate) executor: RefCell<Option<Arc<dyn crate::backend::Executor>>>,
+    pub(crate) executor_shut_down: Cell<bool>,
 }
 
 /// An asyncio-style event loop: a FIFO of ready callbacks, a heap of timers,
@@ -118,6 +121,8 @@ impl EventLoop {
     pub fn new(host: impl Host) -> EventLoop {
         let mode = host.mode();
         let shared = Arc::new(Shared::new(host.remote_waker()));
+        let backends = host.backends();
+        let executor = backends.executor.clone();
         EventLoop {
             inner: Rc::new(Inner {
                 host: Box::new(host),
@@ -137,6 +142,9 @@ impl EventLoop {
                 tasks: RefCell::new(Registry::default()),
                 task_counter: Cell::new(0),
                 current_task: Cell::new(None),
+                backends,
+                executor: RefCell::new(executor),
+                executor_shut_down: Cell::new(false),
             }),
         }
     }

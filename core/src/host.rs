@@ -129,6 +129,13 @@ pub trait Host: 'static {
         let _ = lp;
     }
 
+    /// The I/O operations this host offers (sockets, pipes, signals, an
+    /// executor…). Called once, when the loop is created. Default: none, so
+    /// every I/O method of the loop returns `Unsupported`.
+    fn backends(&self) -> crate::backend::Backends {
+        crate::backend::Backends { why: "this host has no I/O", ..Default::default() }
+    }
+
     /// The loop is closing: release OS resources. Called once.
     fn close(&self, lp: &EventLoop) {
         let _ = lp;

@@ -74,15 +74,19 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod api;
+pub mod backend;
 #[cfg(feature = "std")]
 mod context;
 mod error;
 mod event_loop;
 mod exception;
+mod executor;
 mod flow;
 mod future;
 mod handle;
 pub mod host;
+pub mod net;
 mod panic;
 mod protocol;
 mod protocol_slot;
@@ -95,11 +99,14 @@ mod time;
 mod timers;
 mod transport;
 
+pub use api::Connection;
+pub use backend::{Executor, RawFd};
 #[cfg(feature = "std")]
 pub use context::get_running_loop;
 pub use error::{Error, ErrorKind};
 pub use event_loop::{DEFAULT_SLOW_CALLBACK_DURATION, EventLoop, LocalBoxFuture, TaskFactory, WeakLoop};
 pub use exception::{ExceptionContext, ExceptionHandler};
+pub use executor::ExecutorFuture;
 pub use flow::{DEFAULT_HIGH_WATER, WaterMarks, WriteBuffer};
 pub use future::LoopFuture;
 pub use handle::{Handle, ThreadsafeHandle, TimerHandle};

@@ -304,6 +304,7 @@ impl EventLoop {
             }
             task.destroy(self);
         }
+        self.drop_executor();
         inner.host.close(self);
         let handler = inner.exception_handler.borrow_mut().take();
         let factory = inner.task_factory.borrow_mut().take();

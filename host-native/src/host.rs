@@ -7,8 +7,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::rc::Rc;
+
+use anyloop_core::backend::Backends;
 use anyloop_core::{Error, EventLoop, Host, HostWaker, Instant};
 use mio::{Events, Poll, Token, Waker};
+
+use crate::io::NativeIo;
+use crate::reactor::Reactor;
 
 /// The token of the cross-thread waker; I/O sources use the others.
 const WAKER: Token = Token(usize::MAX);
@@ -26,6 +32,7 @@ pub struct NativeHost {
     poll: RefCell<Poll>,
     events: RefCell<Events>,
     waker: Arc<MioWaker>,
+    reactor: Rc<Reactor>,
 }
 
 struct MioWaker(Waker);
@@ -44,7 +51,9 @@ impl NativeHost {
         let poll = Poll::new().map_err(|e| Error::from(e).context("cannot create the OS selector"))?;
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
+        let registry = poll.registry().try_clone().map_err(|e| Error::from(e).context("cannot clone the registry"))?;
         Ok(NativeHost {
+            reactor: Rc::new(Reactor::new(registry)),
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
             waker: Arc::new(MioWaker(waker)),
@@ -57,7 +66,8 @@ impl Host for NativeHost {
         Instant::now_std()
     }
 
-    fn wait(&self, _lp: &EventLoop, timeout: Option<Duration>) -> Result<(), Error> {
+    fn wait(&self, lp: &EventLoop, timeout: Option<Duration>) -> Result<(), Error> {
+        self.reactor.rearm();
         let mut poll = self.poll.borrow_mut();
         let mut events = self.events.borrow_mut();
         // mio rounds a timeout up to the selector's granularity (whole
@@ -69,8 +79,10 @@ impl Host for NativeHost {
             Err(e) => return Err(Error::from(e).context("waiting for I/O failed")),
         }
         for event in events.iter() {
-            if event.token() == WAKER {
-                continue;
+            // The waker's event only interrupts the wait; the loop drains
+            // its cross-thread queue right after.
+            if event.token() != WAKER {
+                self.reactor.dispatch(lp, event);
             }
         }
         Ok(())
@@ -78,6 +90,18 @@ impl Host for NativeHost {
 
     fn remote_waker(&self) -> Result<Arc<dyn HostWaker>, Error> {
         Ok(self.waker.clone())
+    }
+
+    fn backends(&self) -> Backends {
+        Backends {
+            io: Some(Rc::new(NativeIo { reactor: self.reactor.clone() })),
+            why: "not available on this platform",
+            ..Default::default()
+        }
+    }
+
+    fn close(&self, _lp: &EventLoop) {
+        self.reactor.clear();
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -27,6 +27,8 @@
 #![warn(missing_docs)]
 
 mod host;
+mod io;
+pub mod reactor;
 
 pub use anyloop_core::EventLoop;
 pub use host::NativeHost;

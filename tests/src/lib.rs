@@ -1,1 +1,1 @@
-//! placeholder
+//! Cross-host integration tests live in `tests/`.

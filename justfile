@@ -1,0 +1,32 @@
+# anyloop's task runner. `just test` is what CI runs (via .ci/run).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Everything: lints, the native test suite, the cross-target builds.
+test: setup lint test-native build-targets
+
+# The main demo: the spec's hello_world and display_date examples.
+demo:
+    cargo run --example hello_world
+    cargo run --example display_date
+
+# Rust targets the tests build for.
+setup:
+    rustup target add x86_64-unknown-none
+
+# Formatting and clippy, warnings are errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Unit, integration and doc tests on the native host.
+test-native:
+    cargo test --workspace
+
+# The core builds without std, for bare metal.
+build-targets:
+    cargo build -p anyloop-core --no-default-features --target x86_64-unknown-none
+
+# Core microbenchmarks against a plain VecDeque + BinaryHeap loop (< 3 min).
+bench:
+    cargo run --release -p anyloop-bench --bin microbench
