@@ -1,0 +1,117 @@
+//! The WASI host on wasm32-wasip1 (`poll_oneoff`), under the embedded
+//! wasmtime: loop semantics, stdin/stdout pipes, host-call counts, and
+//! what wasip1 cannot do. The guests are built by `just test-wasi`.
+
+mod common;
+
+use anyloop_wasi_runner::{Options, Target, run};
+use common::*;
+
+const P1: Target = Target::P1;
+
+#[test]
+fn timers_fire_in_order_and_never_early() {
+    timers(P1);
+}
+
+#[test]
+fn cancelled_handles_never_run() {
+    cancel(P1);
+}
+
+#[test]
+fn stop_inside_a_batch_lets_the_batch_finish() {
+    stop_batch(P1);
+}
+
+#[test]
+fn stdin_with_data_ready_is_read_at_once() {
+    stdin_ready(P1);
+}
+
+#[test]
+fn stdin_closed_and_empty_is_eof() {
+    stdin_empty(P1);
+}
+
+#[test]
+fn stdin_late_data_arrives_while_the_loop_runs() {
+    stdin_late(P1);
+}
+
+#[test]
+fn stdout_backpressure_pauses_and_resumes_writing() {
+    stdout_backpressure(P1);
+}
+
+#[test]
+fn exception_handler_gets_unretrieved_errors() {
+    exception_handler(P1);
+}
+
+#[test]
+fn a_panic_traps_the_module() {
+    panic_traps(P1);
+}
+
+#[test]
+fn sockets_signals_processes_and_threads_are_unsupported_with_a_reason() {
+    unsupported(P1, "wasmtime 48 no longer implements wasip1 sockets");
+}
+
+/// An idle loop with one 2 s timer: one `poll_oneoff` that sleeps the two
+/// seconds (the loop's own count), a handful of host calls in all as
+/// wasmtime's call hook counts them — never a busy loop.
+#[test]
+fn an_idle_loop_makes_a_handful_of_host_calls() {
+    let path = guest(P1, "probe");
+    anyloop_wasi_runner::precompile(&path).expect("compiles");
+    let out = run(&path, Options { args: vec!["idle".into(), "2".into()], count_calls: true, ..Default::default() })
+        .expect("runs");
+    assert_eq!((out.code, out.trap.as_deref()), (0, None), "{}", out.stderr_text());
+    let total = out.calls.get("host_calls").copied().unwrap_or(0);
+    let polls: u64 = lines_with(&out, "polls ")
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let secs = out.elapsed.as_secs_f64();
+    eprintln!(
+        "idle loop with one 2 s timer: {polls} poll_oneoff by the loop, {total} host calls in all in {secs:.2} s = \
+         {:.1} host calls/s",
+        total as f64 / secs
+    );
+    assert!(out.elapsed.as_millis() >= 2000, "{:?}", out.elapsed);
+    assert_eq!(polls, 1, "the loop should wait once, for the whole 2 s");
+    assert!((1..=40).contains(&total), "host calls: {total}");
+}
+
+#[test]
+fn hello_world_prints_exactly_what_it_prints_natively() {
+    let out = run(&example(P1, "hello_world"), Options::default()).expect("runs");
+    assert_eq!((out.code, out.trap.as_deref()), (0, None));
+    assert_eq!(out.stdout_text(), "Hello World\n");
+    assert_eq!(out.stderr_text(), "");
+}
+
+#[test]
+fn display_date_prints_five_dates_a_second_apart() {
+    let out = run(&example(P1, "display_date"), Options::default()).expect("runs");
+    assert_eq!((out.code, out.trap.as_deref()), (0, None));
+    assert_eq!(out.stderr_text(), "");
+    let text = out.stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    for l in &lines {
+        // YYYY-MM-DD HH:MM:SS.ffffff
+        let b = l.as_bytes();
+        assert_eq!(b.len(), 26, "{l}");
+        assert!(b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[13] == b':' && b[19] == b'.', "{l}");
+    }
+    assert!(out.elapsed.as_secs_f64() >= 4.0, "{:?}", out.elapsed);
+}
+
+#[test]
+fn wasi_stdin_echo_upper_cases_lines_until_eof() {
+    stdin_echo_example(P1);
+}
