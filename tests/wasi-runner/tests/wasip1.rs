@@ -115,3 +115,30 @@ fn display_date_prints_five_dates_a_second_apart() {
 fn wasi_stdin_echo_upper_cases_lines_until_eof() {
     stdin_echo_example(P1);
 }
+
+#[test]
+fn a_loop_with_nothing_to_wait_for_returns_an_error() {
+    deadlock_is_an_error(P1);
+}
+
+/// add_reader / add_writer on stdin and stdout; a bad fd is InvalidInput.
+#[test]
+fn fd_watchers_on_stdin_and_stdout() {
+    anyloop_wasi_runner::precompile(&guest(P1, "probe")).expect("compiles");
+    let (mut w, pipe) = anyloop_wasi_runner::stdin_pipe().expect("a stdin pipe");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        w.write(b"one").expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        w.write(b"two").expect("write");
+        w.close().expect("close");
+    });
+    let out = probe(P1, &["watch"], Options { stdin: anyloop_wasi_runner::Stdin::Pipe(pipe), ..Default::default() });
+    writer.join().expect("writer");
+    let bad = lines_with(&out, "add_reader(99) ");
+    assert!(bad.len() == 1 && bad[0].starts_with("InvalidInput "), "{bad:?}");
+    assert_eq!(lines_with(&out, "add_writer(1) "), ["ok"]);
+    assert_eq!(lines_with(&out, "writable").len(), 1, "a removed writer must not run again");
+    assert_eq!(lines_with(&out, "reader "), ["\"one\"", "\"two\"", "eof removed=Ok(true)"]);
+    assert_eq!(lines_with(&out, "removed again "), ["Ok(false)"]);
+}

@@ -220,3 +220,18 @@ fn socket_permissions_are_loopback_only() {
     assert!(!loopback_only(a("0.0.0.0:80"), SocketAddrUse::TcpConnect));
     assert!(!loopback_only(a("[2001:db8::1]:80"), SocketAddrUse::TcpAccept));
 }
+
+#[test]
+fn a_loop_with_nothing_to_wait_for_returns_an_error() {
+    deadlock_is_an_error(P2);
+}
+
+/// wasip2 has no descriptors: fd watchers are Unsupported, with the reason.
+#[test]
+fn fd_watchers_are_unsupported() {
+    let out = probe(P2, &["watch"], Options::default());
+    for what in ["add_reader(99) ", "add_writer(1) ", "add_reader(0) "] {
+        let l = lines_with(&out, what);
+        assert!(l.len() == 1 && l[0].starts_with("Unsupported ") && l[0].contains("no descriptors"), "{what}{l:?}");
+    }
+}

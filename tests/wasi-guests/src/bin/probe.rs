@@ -44,6 +44,8 @@ mod checks {
             "panic" => panic_in_callback(),
             "idle" => idle(arg(0)),
             "unsupported" => unsupported(),
+            "deadlock" => deadlock(),
+            "watch" => watch(),
             #[cfg(target_env = "p2")]
             "refused" => net::refused(arg(0) as u16),
             #[cfg(target_env = "p2")]
@@ -356,6 +358,59 @@ mod checks {
     struct Nop;
     impl BaseProtocol for Nop {}
     impl anyloop::SubprocessProtocol for Nop {}
+
+    /// Nothing to wait for and nothing that could ever wake the module:
+    /// run_forever returns an error instead of sleeping forever.
+    fn deadlock() -> Result<(), Error> {
+        let lp = anyloop::new_event_loop()?;
+        report("run_forever", lp.run_forever());
+        lp.close()
+    }
+
+    /// add_reader / add_writer on raw descriptors: stdout is writable at
+    /// once; stdin's reader runs (level-triggered) while data is there and
+    /// sees EOF; a descriptor that is not open is refused.
+    fn watch() -> Result<(), Error> {
+        use std::io::Read;
+        let lp = anyloop::new_event_loop()?;
+        report("add_reader(99)", lp.add_reader(99, |_| {}));
+        let w = lp.add_writer(1, |lp| {
+            println!("writable");
+            let _ = lp.remove_writer(1);
+        });
+        report("add_writer(1)", w);
+        let r = lp.add_reader(0, |lp| {
+            // More than std's stdin buffer, so std reads the fd directly
+            // and nothing stays hidden in its buffer.
+            let mut buf = vec![0u8; 64 * 1024];
+            match std::io::stdin().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    println!("reader eof removed={:?}", lp.remove_reader(0));
+                    lp.stop();
+                }
+                Ok(n) => println!("reader {:?}", String::from_utf8_lossy(&buf[..n])),
+            }
+        });
+        report("add_reader(0)", r);
+        if lp.remove_reader(0).is_err() {
+            // wasip2 has no descriptors to watch: nothing will stop the loop.
+            return lp.close();
+        }
+        // Re-add after a remove, as a program may.
+        lp.add_reader(0, |lp| {
+            let mut buf = vec![0u8; 64 * 1024];
+            match std::io::stdin().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    println!("reader eof removed={:?}", lp.remove_reader(0));
+                    lp.stop();
+                }
+                Ok(n) => println!("reader {:?}", String::from_utf8_lossy(&buf[..n])),
+            }
+        })?;
+        lp.run_forever()?;
+        println!("removed again {:?}", lp.remove_reader(0));
+        lp.close()
+    }
 
     #[cfg(target_env = "p2")]
     pub(crate) mod net {

@@ -225,3 +225,12 @@ pub fn stdin_echo_example(target: Target) {
     assert_eq!(out.stdout_text(), "HELLO\nWORLD\nÜNÏCODE\nLAST");
     assert_eq!(out.stderr_text(), "");
 }
+
+/// A loop with nothing to wait for cannot sleep forever in WASI (nothing
+/// could wake it): run_forever returns an error.
+pub fn deadlock_is_an_error(target: Target) {
+    let out = probe(target, &["deadlock"], Options::default());
+    let l = lines_with(&out, "run_forever ");
+    assert_eq!(l.len(), 1, "{}", out.stdout_text());
+    assert!(l[0].starts_with("InvalidState ") && l[0].contains("wait forever"), "{}", l[0]);
+}
