@@ -182,7 +182,8 @@ impl Reactor {
             let n = outcome.broken.len();
             let _ = lp.call_soon(move |lp| {
                 let ctx = ExceptionContext::new(format!(
-                    "{n} watched descriptor(s) were closed while watched; their watchers were switched off"
+                    "{n} watched descriptor(s) cannot be waited for (closed, or not watchable in that direction); \
+                     their watchers were switched off"
                 ));
                 lp.call_exception_handler(&ctx);
             });

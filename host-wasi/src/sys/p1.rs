@@ -6,8 +6,10 @@
 //!
 //! * `poll_oneoff` with zero subscriptions is `EINVAL` (there is no "sleep
 //!   forever" in wasip1); the reactor never makes that call.
-//! * One bad descriptor makes the whole call fail with `EBADF`; the fds are
-//!   then probed one by one and the bad ones reported as *broken*.
+//! * One bad descriptor makes the whole call fail with `EBADF` — a closed
+//!   fd, or an open one wasmtime cannot watch in that direction (a read on
+//!   stdout); the sources are then tried one by one and the bad ones
+//!   reported as *broken* (switched off, their owners woken once).
 //! * wasmtime implements stdio reads and writes as blocking calls whatever
 //!   `FDFLAGS_NONBLOCK` says. So the pipes read only after `fd_read`
 //!   readiness (one read, which then returns what is there) and write at
@@ -101,9 +103,41 @@ fn fd_sub(fd: RawFd) -> Result<wasi::SubscriptionFdReadwrite, Error> {
     Ok(wasi::SubscriptionFdReadwrite { file_descriptor })
 }
 
-/// The sources whose descriptors are not open.
+/// The sources `poll_oneoff` rejects: closed descriptors, and open ones
+/// that cannot be watched in that direction (wasmtime watches reads on
+/// stdin and files, writes on stdout, stderr and files). Each source is
+/// tried alone with a zero timeout.
 fn broken(sources: &[&Source]) -> Vec<usize> {
-    sources.iter().enumerate().filter(|(_, s)| check_fd(s.fd()).is_err()).map(|(i, _)| i).collect()
+    sources.iter().enumerate().filter(|(_, s)| rejected(s)).map(|(i, _)| i).collect()
+}
+
+fn rejected(source: &Source) -> bool {
+    let Ok(rw) = fd_sub(source.fd()) else { return true };
+    let sub = match source {
+        Source::Read(_) => wasi::Subscription {
+            userdata: 0,
+            u: wasi::SubscriptionU { tag: wasi::EVENTTYPE_FD_READ.raw(), u: wasi::SubscriptionUU { fd_read: rw } },
+        },
+        Source::Write(_) => wasi::Subscription {
+            userdata: 0,
+            u: wasi::SubscriptionU { tag: wasi::EVENTTYPE_FD_WRITE.raw(), u: wasi::SubscriptionUU { fd_write: rw } },
+        },
+    };
+    let clock = wasi::Subscription {
+        userdata: CLOCK_USERDATA,
+        u: wasi::SubscriptionU {
+            tag: wasi::EVENTTYPE_CLOCK.raw(),
+            u: wasi::SubscriptionUU {
+                clock: wasi::SubscriptionClock { id: wasi::CLOCKID_MONOTONIC, timeout: 0, precision: 0, flags: 0 },
+            },
+        },
+    };
+    let subs = [sub, clock];
+    let mut events: Vec<wasi::Event> = Vec::with_capacity(subs.len());
+    // SAFETY: as in `poll`: two subscriptions, room for two events; the
+    // events are not read.
+    let r = unsafe { wasi::poll_oneoff(subs.as_ptr(), events.as_mut_ptr(), subs.len()) };
+    r == Err(wasi::ERRNO_BADF)
 }
 
 /// `Ok` if `fd` is an open descriptor.

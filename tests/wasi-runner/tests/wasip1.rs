@@ -142,3 +142,18 @@ fn fd_watchers_on_stdin_and_stdout() {
     assert_eq!(lines_with(&out, "reader "), ["\"one\"", "\"two\"", "eof removed=Ok(true)"]);
     assert_eq!(lines_with(&out, "removed again "), ["Ok(false)"]);
 }
+
+/// A watcher wasmtime cannot wait for (a reader on stdout) is woken once,
+/// switched off and reported to the exception handler; no busy loop.
+#[test]
+fn an_unwatchable_fd_is_reported_not_spun_on() {
+    let out = probe(P1, &["watch_unwatchable"], Options::default());
+    assert_eq!(lines_with(&out, "add_reader(1) "), ["ok"]);
+    let l = lines_with(&out, "woken ");
+    let n: Vec<u64> =
+        l.first().map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()).collect()).unwrap_or_default();
+    assert_eq!(n.first(), Some(&1), "{l:?}");
+    assert!(n.get(1).is_some_and(|p| *p <= 5), "the loop spun: {l:?}");
+    let h = lines_with(&out, "handler ");
+    assert!(h.len() == 1 && h[0].contains("cannot be waited for"), "{h:?}");
+}

@@ -46,6 +46,7 @@ mod checks {
             "unsupported" => unsupported(),
             "deadlock" => deadlock(),
             "watch" => watch(),
+            "watch_unwatchable" => watch_unwatchable(),
             #[cfg(target_env = "p2")]
             "refused" => net::refused(arg(0) as u16),
             #[cfg(target_env = "p2")]
@@ -364,6 +365,26 @@ mod checks {
     fn deadlock() -> Result<(), Error> {
         let lp = anyloop::new_event_loop()?;
         report("run_forever", lp.run_forever());
+        lp.close()
+    }
+
+    /// A reader on stdout (open, but not readable in wasmtime): the watcher
+    /// is woken once, switched off, and reported — the loop does not spin.
+    fn watch_unwatchable() -> Result<(), Error> {
+        let lp = anyloop::new_event_loop()?;
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        lp.set_exception_handler(Some(Rc::new(move |_, ctx| s.borrow_mut().push(ctx.message.clone()))));
+        let woken = Rc::new(Cell::new(0));
+        let w = woken.clone();
+        report("add_reader(1)", lp.add_reader(1, move |_| w.set(w.get() + 1)));
+        lp.call_later(Duration::from_millis(200), |lp| lp.stop())?;
+        lp.run_forever()?;
+        let polls = lp.host::<anyloop::host::WasiHost>().map(|h| h.polls()).unwrap_or(0);
+        println!("woken {} polls {polls}", woken.get());
+        for m in seen.borrow().iter() {
+            println!("handler {m}");
+        }
         lp.close()
     }
 
