@@ -94,7 +94,7 @@ pub struct Options {
     pub stdout: Option<BoundedPipe>,
     /// Give it loopback networking (wasip2).
     pub network: bool,
-    /// Count the wasip1 guest's host calls (`Outcome::calls["host_calls"]`).
+    /// Count the guest's host calls (`Outcome::calls["host_calls"]`).
     pub count_calls: bool,
     /// Write stdout and stderr straight to the runner's own (the runner
     /// binary); otherwise they are captured.
@@ -267,7 +267,7 @@ pub fn run(path: &Path, opts: Options) -> wasmtime::Result<Outcome> {
     let mut calls = BTreeMap::new();
     let result = match &*compiled {
         Compiled::Module(module) => run_p1(module, b.build_p1(), opts.count_calls, &mut calls),
-        Compiled::Component(component) => run_p2(component, b.build()),
+        Compiled::Component(component) => run_p2(component, b.build(), opts.count_calls, &mut calls),
     };
     let elapsed = start.elapsed();
     if let Some(p) = &opts.stdout {
@@ -308,6 +308,40 @@ fn run_p1(
     let mut linker: Linker<wasmtime_wasi::p1::WasiP1Ctx> = Linker::new(engine());
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |t| t)?;
     let mut store = Store::new(engine(), ctx);
+    let counter = count_host_calls(&mut store, count);
+    let instance = linker.instantiate(&mut store, module)?;
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+    let r = exit_code(start.call(&mut store, ()));
+    if count {
+        calls.insert("host_calls".to_string(), counter.load(Ordering::Relaxed));
+    }
+    r
+}
+
+fn run_p2(
+    component: &Component,
+    ctx: WasiCtx,
+    count: bool,
+    calls: &mut BTreeMap<String, u64>,
+) -> wasmtime::Result<i32> {
+    let mut linker: wasmtime::component::Linker<P2State> = wasmtime::component::Linker::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let mut store = Store::new(engine(), P2State { ctx, table: ResourceTable::new() });
+    let counter = count_host_calls(&mut store, count);
+    let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
+    let r = match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
+        Err(e) => exit_code(Err(e)),
+    };
+    if count {
+        calls.insert("host_calls".to_string(), counter.load(Ordering::Relaxed));
+    }
+    r
+}
+
+/// Counts every call from the guest into the host (wasmtime's call hook).
+fn count_host_calls<T>(store: &mut Store<T>, count: bool) -> Arc<AtomicU64> {
     let counter = Arc::new(AtomicU64::new(0));
     if count {
         let c = counter.clone();
@@ -318,23 +352,5 @@ fn run_p1(
             Ok(())
         });
     }
-    let instance = linker.instantiate(&mut store, module)?;
-    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-    let r = exit_code(start.call(&mut store, ()));
-    if count {
-        calls.insert("host_calls".to_string(), counter.load(Ordering::Relaxed));
-    }
-    r
-}
-
-fn run_p2(component: &Component, ctx: WasiCtx) -> wasmtime::Result<i32> {
-    let mut linker: wasmtime::component::Linker<P2State> = wasmtime::component::Linker::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    let mut store = Store::new(engine(), P2State { ctx, table: ResourceTable::new() });
-    let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, component, &linker)?;
-    match command.wasi_cli_run().call_run(&mut store) {
-        Ok(Ok(())) => Ok(0),
-        Ok(Err(())) => Ok(1),
-        Err(e) => exit_code(Err(e)),
-    }
+    counter
 }

@@ -64,26 +64,7 @@ fn sockets_signals_processes_and_threads_are_unsupported_with_a_reason() {
 /// wasmtime's call hook counts them — never a busy loop.
 #[test]
 fn an_idle_loop_makes_a_handful_of_host_calls() {
-    let path = guest(P1, "probe");
-    anyloop_wasi_runner::precompile(&path).expect("compiles");
-    let out = run(&path, Options { args: vec!["idle".into(), "2".into()], count_calls: true, ..Default::default() })
-        .expect("runs");
-    assert_eq!((out.code, out.trap.as_deref()), (0, None), "{}", out.stderr_text());
-    let total = out.calls.get("host_calls").copied().unwrap_or(0);
-    let polls: u64 = lines_with(&out, "polls ")
-        .first()
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let secs = out.elapsed.as_secs_f64();
-    eprintln!(
-        "idle loop with one 2 s timer: {polls} poll_oneoff by the loop, {total} host calls in all in {secs:.2} s = \
-         {:.1} host calls/s",
-        total as f64 / secs
-    );
-    assert!(out.elapsed.as_millis() >= 2000, "{:?}", out.elapsed);
-    assert_eq!(polls, 1, "the loop should wait once, for the whole 2 s");
-    assert!((1..=40).contains(&total), "host calls: {total}");
+    idle_host_calls(P1, "poll_oneoff");
 }
 
 #[test]

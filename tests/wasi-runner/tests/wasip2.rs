@@ -235,3 +235,10 @@ fn fd_watchers_are_unsupported() {
         assert!(l.len() == 1 && l[0].starts_with("Unsupported ") && l[0].contains("no descriptors"), "{what}{l:?}");
     }
 }
+
+/// An idle loop with one 2 s timer: one `wasi:io/poll.poll`, a handful of
+/// host calls in all.
+#[test]
+fn an_idle_loop_makes_a_handful_of_host_calls() {
+    idle_host_calls(P2, "wasi:io/poll.poll");
+}

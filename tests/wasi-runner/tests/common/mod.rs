@@ -234,3 +234,28 @@ pub fn deadlock_is_an_error(target: Target) {
     assert_eq!(l.len(), 1, "{}", out.stdout_text());
     assert!(l[0].starts_with("InvalidState ") && l[0].contains("wait forever"), "{}", l[0]);
 }
+
+/// One 2 s timer: the loop waits once, the guest makes a handful of host
+/// calls (counted by wasmtime's call hook), and the figure is printed.
+pub fn idle_host_calls(target: Target, poll_name: &str) {
+    let path = guest(target, "probe");
+    anyloop_wasi_runner::precompile(&path).expect("compiles");
+    let out = run(&path, Options { args: vec!["idle".into(), "2".into()], count_calls: true, ..Default::default() })
+        .expect("runs");
+    assert_eq!((out.code, out.trap.as_deref()), (0, None), "{}", out.stderr_text());
+    let total = out.calls.get("host_calls").copied().unwrap_or(0);
+    let polls: u64 = lines_with(&out, "polls ")
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let secs = out.elapsed.as_secs_f64();
+    eprintln!(
+        "{target:?} idle loop with one 2 s timer: {polls} {poll_name} by the loop, {total} host calls in all \
+         (start-up included) in {secs:.2} s = {:.1} host calls/s",
+        total as f64 / secs
+    );
+    assert!(out.elapsed.as_millis() >= 2000, "{:?}", out.elapsed);
+    assert_eq!(polls, 1, "the loop should wait once, for the whole 2 s");
+    assert!((1..=60).contains(&total), "host calls: {total}");
+}
