@@ -43,7 +43,7 @@
 //! Natively this crate is empty; the `anyloop` facade picks it for
 //! `target_os = "wasi"`.
 //!
-//! ```ignore
+//! ```text
 //! // On wasm32-wasip1 / wasm32-wasip2:
 //! let lp = anyloop::new_event_loop()?;
 //! lp.call_soon(|lp| { println!("Hello World"); lp.stop(); })?;

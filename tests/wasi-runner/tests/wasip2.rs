@@ -242,3 +242,24 @@ fn fd_watchers_are_unsupported() {
 fn an_idle_loop_makes_a_handful_of_host_calls() {
     idle_host_calls(P2, "wasi:io/poll.poll");
 }
+
+/// create_server's Server: serving state, address, echo, close() keeps
+/// accepted clients, close_clients(), wait_closed().
+#[test]
+fn server_lifecycle_close_close_clients_wait_closed() {
+    let out = probe(P2, &["server_lifecycle"], Options { network: true, ..Default::default() });
+    let text = out.stdout_text();
+    let want = [
+        "serving true",
+        "bound loopback true port>0 true",
+        "echo \"ping\"",
+        "serving after close false",
+        "wait_closed done before close_clients false",
+        "echo \"pingpong\"",
+        "wait_closed done",
+        "lost None",
+        "client closing true",
+    ];
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, want, "{text}");
+}

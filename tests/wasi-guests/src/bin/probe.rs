@@ -55,6 +55,8 @@ mod checks {
             "udp" => net::udp(arg(0) as u16),
             #[cfg(target_env = "p2")]
             "dns" => net::dns(),
+            #[cfg(target_env = "p2")]
+            "server_lifecycle" => net::server_lifecycle(),
             other => Err(Error::new(ErrorKind::InvalidInput, format!("unknown check {other:?}"))),
         }
     }
@@ -467,7 +469,11 @@ mod checks {
         impl BaseProtocol for Collect {
             fn connection_lost(&mut self, exc: Option<Error>) {
                 println!("lost {:?}", exc.map(|e| e.kind()));
-                if let Ok(lp) = anyloop::get_running_loop() {
+                // tcp_client runs the loop until the connection is gone;
+                // server_lifecycle awaits instead (want == usize::MAX).
+                if self.want != usize::MAX
+                    && let Ok(lp) = anyloop::get_running_loop()
+                {
                     lp.stop();
                 }
             }
@@ -566,6 +572,87 @@ mod checks {
                     println!("echo {text:?} from {from}");
                 }
             }
+            lp.close()
+        }
+
+        struct Echo {
+            transport: Option<Rc<dyn Transport>>,
+        }
+        impl BaseProtocol for Echo {}
+        impl Protocol for Echo {
+            fn connection_made(&mut self, t: Rc<dyn Transport>) {
+                self.transport = Some(t);
+            }
+            fn data_received(&mut self, data: &[u8]) {
+                if let Some(t) = &self.transport {
+                    let _ = t.write(data);
+                }
+            }
+        }
+
+        /// A server and its clients in one module: serving state, the
+        /// bound address, an echo, close() (clients stay), close_clients(),
+        /// then wait_closed() resolves.
+        pub(crate) fn server_lifecycle() -> Result<(), Error> {
+            let lp = anyloop::new_event_loop()?;
+            let l = lp.clone();
+            lp.run_until_complete(async move {
+                let server =
+                    l.create_server(|| Echo { transport: None }, Some("127.0.0.1"), 0, Default::default()).await?;
+                println!("serving {}", server.is_serving());
+                let Some(anyloop::net::Addr::Ip(addr)) = server.sockets().first().cloned() else {
+                    return Err(Error::new(anyloop::ErrorKind::Other, "no address"));
+                };
+                println!("bound loopback {} port>0 {}", addr.ip().is_loopback(), addr.port() > 0);
+                let got = Rc::new(RefCell::new(Vec::new()));
+                let g = got.clone();
+                let (client, _p) = l
+                    .create_connection(
+                        move || Collect { got: g, want: usize::MAX, transport: None },
+                        "127.0.0.1",
+                        addr.port(),
+                        Default::default(),
+                    )
+                    .await?;
+                client.write(b"ping")?;
+                while got.borrow().len() < 4 {
+                    let f = l.create_future::<()>();
+                    let f2 = f.clone();
+                    l.call_later(std::time::Duration::from_millis(5), move |_| {
+                        let _ = f2.set_result(());
+                    })?;
+                    f.await?;
+                }
+                println!("echo {:?}", String::from_utf8_lossy(&got.borrow()));
+                server.close();
+                println!("serving after close {}", server.is_serving());
+                // The accepted connection is still open: wait_closed waits.
+                client.write(b"pong")?;
+                let closing = l.create_task({
+                    let server = server.clone();
+                    async move { server.wait_closed().await }
+                })?;
+                let f = l.create_future::<()>();
+                let f2 = f.clone();
+                l.call_later(std::time::Duration::from_millis(50), move |_| {
+                    let _ = f2.set_result(());
+                })?;
+                f.await?;
+                println!("wait_closed done before close_clients {}", closing.done());
+                println!("echo {:?}", String::from_utf8_lossy(&got.borrow()));
+                server.close_clients();
+                closing.await??;
+                println!("wait_closed done");
+                // The server closed its end: the client sees EOF.
+                let f = l.create_future::<()>();
+                let f2 = f.clone();
+                l.call_later(std::time::Duration::from_millis(50), move |_| {
+                    let _ = f2.set_result(());
+                })?;
+                f.await?;
+                println!("client closing {}", client.is_closing());
+                Ok(())
+            })??;
             lp.close()
         }
 
