@@ -15,6 +15,7 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::io::NativeIo;
 use crate::reactor::Reactor;
+use crate::signals::NativeSignals;
 
 /// The token of the cross-thread waker; I/O sources use the others.
 const WAKER: Token = Token(usize::MAX);
@@ -33,6 +34,8 @@ pub struct NativeHost {
     events: RefCell<Events>,
     waker: Arc<MioWaker>,
     reactor: Rc<Reactor>,
+    #[cfg(unix)]
+    signals: Rc<crate::signals::LoopSignals>,
 }
 
 struct MioWaker(Waker);
@@ -52,8 +55,11 @@ impl NativeHost {
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
         let registry = poll.registry().try_clone().map_err(|e| Error::from(e).context("cannot clone the registry"))?;
+        let reactor = Rc::new(Reactor::new(registry));
         Ok(NativeHost {
-            reactor: Rc::new(Reactor::new(registry)),
+            #[cfg(unix)]
+            signals: crate::signals::LoopSignals::new(reactor.clone()),
+            reactor,
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
             waker: Arc::new(MioWaker(waker)),
@@ -95,12 +101,18 @@ impl Host for NativeHost {
     fn backends(&self) -> Backends {
         Backends {
             io: Some(Rc::new(NativeIo { reactor: self.reactor.clone() })),
+            #[cfg(unix)]
+            signals: Some(Rc::new(NativeSignals { signals: self.signals.clone() })),
+            #[cfg(not(unix))]
+            signals: Some(Rc::new(NativeSignals)),
             why: "not available on this platform",
             ..Default::default()
         }
     }
 
     fn close(&self, _lp: &EventLoop) {
+        #[cfg(unix)]
+        self.signals.close();
         self.reactor.clear();
     }
 

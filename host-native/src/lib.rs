@@ -29,6 +29,15 @@
 mod host;
 mod io;
 pub mod reactor;
+mod signals;
+
+/// Signal numbers (`SIGINT`, `SIGTERM`…, those of the target OS) and names,
+/// for `add_signal_handler`.
+pub mod signal {
+    pub use crate::signals::name;
+    #[cfg(unix)]
+    pub use signal_hook::consts::signal::*;
+}
 
 pub use anyloop_core::EventLoop;
 pub use host::NativeHost;
