@@ -26,11 +26,16 @@
 
 #![warn(missing_docs)]
 
+mod executor;
 mod host;
 mod io;
+pub mod net;
 pub mod reactor;
+pub mod stream;
+mod util;
 
 pub use anyloop_core::EventLoop;
+pub use executor::ThreadPool;
 pub use host::NativeHost;
 
 /// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
