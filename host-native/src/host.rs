@@ -13,7 +13,9 @@ use anyloop_core::backend::Backends;
 use anyloop_core::{Error, EventLoop, Host, HostWaker, Instant};
 use mio::{Events, Poll, Token, Waker};
 
+use crate::executor::ThreadPool;
 use crate::io::NativeIo;
+use crate::net::NativeNet;
 use crate::reactor::Reactor;
 use crate::signals::NativeSignals;
 
@@ -101,6 +103,8 @@ impl Host for NativeHost {
     fn backends(&self) -> Backends {
         Backends {
             io: Some(Rc::new(NativeIo { reactor: self.reactor.clone() })),
+            net: Some(Rc::new(NativeNet { reactor: self.reactor.clone() })),
+            executor: Some(Arc::new(ThreadPool::default())),
             #[cfg(unix)]
             signals: Some(Rc::new(NativeSignals { signals: self.signals.clone() })),
             #[cfg(not(unix))]

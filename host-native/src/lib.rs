@@ -26,10 +26,14 @@
 
 #![warn(missing_docs)]
 
+mod executor;
 mod host;
 mod io;
+pub mod net;
 pub mod reactor;
 mod signals;
+pub mod stream;
+mod util;
 
 /// Signal numbers (`SIGINT`, `SIGTERM`…, those of the target OS) and names,
 /// for `add_signal_handler`.
@@ -40,6 +44,7 @@ pub mod signal {
 }
 
 pub use anyloop_core::EventLoop;
+pub use executor::ThreadPool;
 pub use host::NativeHost;
 
 /// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
