@@ -122,7 +122,7 @@ pub use sleep::{Interval, Sleep, Timeout, yield_now};
 pub use sleep::{interval, sleep, sleep_until, timeout, wait_for};
 pub use streams::{DEFAULT_LIMIT, HandlerOutput, StreamConnector, StreamReader, StreamWriter};
 #[cfg(feature = "std")]
-pub use streams::{open_connection, open_unix_connection, start_server, start_unix_server};
+pub use streams::{DuplexStream, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use task::{AnyTask, Task, TaskId};
 pub use time::Instant;
 pub use transport::{

@@ -83,3 +83,80 @@ impl AsyncWrite for StreamWriter {
         self.poll_closed(cx).map_err(io::Error::from)
     }
 }
+
+/// A reader and writer of one connection as a single
+/// `AsyncRead + AsyncBufRead + AsyncWrite` value — what framing crates
+/// (`Framed`…) and HTTP clients usually want.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), anyloop_core::Error> {
+/// let (reader, writer) = anyloop_core::open_connection("127.0.0.1", 8888).await?;
+/// let duplex = anyloop_core::DuplexStream::new(reader, writer);
+/// let (reader, writer) = duplex.into_split();
+/// # let _ = (reader, writer); Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct DuplexStream {
+    reader: StreamReader,
+    writer: StreamWriter,
+}
+
+impl DuplexStream {
+    /// Joins the two halves.
+    pub fn new(reader: StreamReader, writer: StreamWriter) -> DuplexStream {
+        DuplexStream { reader, writer }
+    }
+
+    /// The two halves again.
+    pub fn into_split(self) -> (StreamReader, StreamWriter) {
+        (self.reader, self.writer)
+    }
+
+    /// The reading half.
+    pub fn reader(&mut self) -> &mut StreamReader {
+        &mut self.reader
+    }
+
+    /// The writing half.
+    pub fn writer(&self) -> &StreamWriter {
+        &self.writer
+    }
+}
+
+impl AsyncRead for DuplexStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().reader).poll_read(cx, buf)
+    }
+}
+
+impl AsyncBufRead for DuplexStream {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        Pin::new(&mut self.get_mut().reader).poll_fill_buf(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().reader.consume(amt)
+    }
+}
+
+impl AsyncWrite for DuplexStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().writer).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().writer).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().writer).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().writer).poll_close(cx)
+    }
+}

@@ -24,6 +24,8 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::Future;
 
+#[cfg(feature = "std")]
+pub use io_traits::DuplexStream;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use writer::StreamWriter;
 
