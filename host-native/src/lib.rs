@@ -31,6 +31,8 @@ mod host;
 mod io;
 pub mod net;
 pub mod reactor;
+#[cfg(unix)]
+mod sock;
 pub mod stream;
 mod util;
 
