@@ -32,6 +32,8 @@ mod io;
 pub mod net;
 pub mod reactor;
 mod signals;
+#[cfg(unix)]
+mod sock;
 pub mod stream;
 mod util;
 
