@@ -14,6 +14,7 @@ use anyloop_core::{Error, EventLoop, Host, HostWaker, Instant};
 use mio::{Events, Poll, Token, Waker};
 
 use crate::io::NativeIo;
+use crate::process::{ChildWatcher, NativeProcess};
 use crate::reactor::Reactor;
 use crate::signals::NativeSignals;
 
@@ -36,6 +37,8 @@ pub struct NativeHost {
     reactor: Rc<Reactor>,
     #[cfg(unix)]
     signals: Rc<crate::signals::LoopSignals>,
+    #[cfg(unix)]
+    reaper: Rc<crate::process::reaper::Reaper>,
 }
 
 struct MioWaker(Waker);
@@ -49,21 +52,36 @@ impl HostWaker for MioWaker {
 }
 
 impl NativeHost {
-    /// A host with a fresh OS selector.
+    /// A host with a fresh OS selector, and the child watcher
+    /// [`ChildWatcher::from_env`] picks.
     pub fn new() -> Result<NativeHost, Error> {
         let poll = Poll::new().map_err(|e| Error::from(e).context("cannot create the OS selector"))?;
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
         let registry = poll.registry().try_clone().map_err(|e| Error::from(e).context("cannot clone the registry"))?;
         let reactor = Rc::new(Reactor::new(registry));
+        #[cfg(unix)]
+        let signals = crate::signals::LoopSignals::new(reactor.clone());
         Ok(NativeHost {
             #[cfg(unix)]
-            signals: crate::signals::LoopSignals::new(reactor.clone()),
+            reaper: crate::process::reaper::Reaper::new(reactor.clone(), signals.clone(), ChildWatcher::from_env()),
+            #[cfg(unix)]
+            signals,
             reactor,
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
             waker: Arc::new(MioWaker(waker)),
         })
+    }
+
+    /// Chooses how the loop learns that its child processes exited (before
+    /// the loop is created): pidfd where available, or always SIGCHLD.
+    pub fn with_child_watcher(self, watcher: ChildWatcher) -> NativeHost {
+        #[cfg(unix)]
+        self.reaper.set_mode(watcher);
+        #[cfg(not(unix))]
+        let _ = watcher;
+        self
     }
 }
 
@@ -105,6 +123,10 @@ impl Host for NativeHost {
             signals: Some(Rc::new(NativeSignals { signals: self.signals.clone() })),
             #[cfg(not(unix))]
             signals: Some(Rc::new(NativeSignals)),
+            #[cfg(unix)]
+            process: Some(Rc::new(NativeProcess { reactor: self.reactor.clone(), reaper: self.reaper.clone() })),
+            #[cfg(not(unix))]
+            process: Some(Rc::new(NativeProcess)),
             why: "not available on this platform",
             ..Default::default()
         }
@@ -112,7 +134,10 @@ impl Host for NativeHost {
 
     fn close(&self, _lp: &EventLoop) {
         #[cfg(unix)]
-        self.signals.close();
+        {
+            self.reaper.close();
+            self.signals.close();
+        }
         self.reactor.clear();
     }
 

@@ -28,6 +28,7 @@
 
 mod host;
 mod io;
+mod process;
 pub mod reactor;
 mod signals;
 
@@ -41,6 +42,7 @@ pub mod signal {
 
 pub use anyloop_core::EventLoop;
 pub use host::NativeHost;
+pub use process::ChildWatcher;
 
 /// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
 ///
