@@ -92,6 +92,7 @@ mod protocol;
 mod protocol_slot;
 mod remote;
 mod run;
+mod sleep;
 mod sync;
 mod task;
 pub mod testing;
@@ -102,7 +103,7 @@ mod transport;
 pub use api::Connection;
 pub use backend::{Executor, RawFd};
 #[cfg(feature = "std")]
-pub use context::get_running_loop;
+pub use context::{get_running_loop, spawn};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{DEFAULT_SLOW_CALLBACK_DURATION, EventLoop, LocalBoxFuture, TaskFactory, WeakLoop};
 pub use exception::{ExceptionContext, ExceptionHandler};
@@ -115,6 +116,9 @@ pub use protocol::{
     BaseProtocol, BufferedProtocol, DatagramProtocol, Protocol, ProtocolSlot, StreamProtocol, SubprocessProtocol,
 };
 pub use remote::LoopHandle;
+pub use sleep::{Interval, Sleep, Timeout, yield_now};
+#[cfg(feature = "std")]
+pub use sleep::{interval, sleep, sleep_until, timeout, wait_for};
 pub use task::{AnyTask, Task, TaskId};
 pub use time::Instant;
 pub use transport::{

@@ -333,3 +333,70 @@ impl EventLoop {
         Ok(())
     }
 }
+
+impl EventLoop {
+    /// asyncio's `asyncio.run` on this loop: runs `fut` to completion, then
+    /// cancels the tasks still pending and lets them finish, shuts the
+    /// default executor down, and closes the loop. Returns `fut`'s output
+    /// (or the first error, with the loop closed either way).
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, testing::VirtualClock};
+    /// # use core::time::Duration;
+    /// let lp = EventLoop::new(VirtualClock::new());
+    /// let out = lp.clone().run_and_close(async {
+    ///     anyloop_core::spawn(anyloop_core::sleep(Duration::from_secs(9))).unwrap(); // left over
+    ///     "done"
+    /// });
+    /// assert_eq!(out.unwrap(), "done");
+    /// assert!(lp.is_closed());
+    /// ```
+    #[track_caller]
+    pub fn run_and_close<F>(self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + 'static,
+    {
+        let result = self.run_until_complete(fut);
+        let cancelled = self.cancel_all_tasks();
+        let executor = if self.is_closed() {
+            Ok(())
+        } else {
+            let lp = self.clone();
+            self.run_until_complete(async move { lp.shutdown_default_executor().await }).and_then(|r| r)
+        };
+        let closed = self.close();
+        let out = result?;
+        cancelled?;
+        executor?;
+        closed?;
+        Ok(out)
+    }
+
+    /// Cancels every pending task and runs the loop until they are done
+    /// (the first half of `asyncio.run`'s cleanup).
+    pub fn cancel_all_tasks(&self) -> Result<(), Error> {
+        if self.is_closed() {
+            return Ok(());
+        }
+        let tasks = self.all_tasks();
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        for t in &tasks {
+            t.cancel(None);
+        }
+        let left = alloc::rc::Rc::new(core::cell::Cell::new(tasks.len()));
+        let done = self.create_future::<()>();
+        for t in &tasks {
+            let left = left.clone();
+            let done = done.clone();
+            t.add_done_callback(move |_, _| {
+                left.set(left.get() - 1);
+                if left.get() == 0 {
+                    let _ = done.set_result(());
+                }
+            });
+        }
+        self.run_until_complete(done)?
+    }
+}
