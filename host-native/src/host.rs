@@ -13,7 +13,9 @@ use anyloop_core::backend::Backends;
 use anyloop_core::{Error, EventLoop, Host, HostWaker, Instant};
 use mio::{Events, Poll, Token, Waker};
 
+use crate::executor::ThreadPool;
 use crate::io::NativeIo;
+use crate::net::NativeNet;
 use crate::process::{ChildWatcher, NativeProcess};
 use crate::reactor::Reactor;
 use crate::signals::NativeSignals;
@@ -127,8 +129,9 @@ impl Host for NativeHost {
             process: Some(Rc::new(NativeProcess { reactor: self.reactor.clone(), reaper: self.reaper.clone() })),
             #[cfg(not(unix))]
             process: Some(Rc::new(NativeProcess)),
+            net: Some(Rc::new(NativeNet { reactor: self.reactor.clone() })),
+            executor: Some(Arc::new(ThreadPool::default())),
             why: "not available on this platform",
-            ..Default::default()
         }
     }
 

@@ -26,11 +26,15 @@
 
 #![warn(missing_docs)]
 
+mod executor;
 mod host;
 mod io;
+pub mod net;
 mod process;
 pub mod reactor;
 mod signals;
+pub mod stream;
+mod util;
 
 /// Signal numbers (`SIGINT`, `SIGTERM`…, those of the target OS) and names,
 /// for `add_signal_handler`.
@@ -41,6 +45,7 @@ pub mod signal {
 }
 
 pub use anyloop_core::EventLoop;
+pub use executor::ThreadPool;
 pub use host::NativeHost;
 pub use process::ChildWatcher;
 
