@@ -47,15 +47,24 @@ fn zombies() -> Vec<u32> {
 /// Spawns `sh -c "exit CODE"` for each code, all at once, and returns the
 /// status each reported, in order.
 async fn exits(lp: &EventLoop, codes: Vec<i32>) -> Result<Vec<i32>, anyloop::Error> {
+    exits_with(lp, codes, quiet()).await
+}
+
+/// [`exits`] with stdio options: with a stdout pipe, each child also says
+/// `bye`, which must arrive.
+async fn exits_with(lp: &EventLoop, codes: Vec<i32>, opts: SubprocessOptions) -> Result<Vec<i32>, anyloop::Error> {
+    let piped = opts.stdout == Stdio::Pipe;
     let mut tasks = Vec::new();
     for code in codes {
         let l2 = lp.clone();
+        let opts = opts.clone();
         tasks.push(lp.create_task(async move {
             let rec = Recorder::new(&l2);
             let done = rec.done.clone();
-            let cmd = format!("exit {code}");
-            let (t, _p) = l2.subprocess_shell(move || rec, &cmd, quiet()).await?;
+            let cmd = format!("echo bye; exit {code}");
+            let (t, p) = l2.subprocess_shell(move || rec, &cmd, opts).await?;
             done.await?;
+            assert_eq!(p.borrow().out, if piped { &b"bye\n"[..] } else { b"" });
             Ok::<_, anyloop::Error>(t.get_returncode())
         })?);
     }
@@ -66,16 +75,27 @@ async fn exits(lp: &EventLoop, codes: Vec<i32>) -> Result<Vec<i32>, anyloop::Err
     Ok(out)
 }
 
+/// This process's open descriptors, from `/proc/self/fd`.
+#[cfg(target_os = "linux")]
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
 #[cfg(target_os = "linux")]
 #[test]
-fn two_hundred_children_in_parallel_leave_no_zombie() {
+fn two_hundred_children_in_parallel_leave_no_zombie_and_no_fd() {
     let _serial = serial();
     for w in WATCHERS {
-        let codes: Vec<i32> = (0..200).map(|i| i % 7).collect();
-        let want = codes.clone();
-        let got = run(w, 60, async move |lp: EventLoop| exits(&lp, codes).await).unwrap();
-        assert_eq!(got, want, "{w:?}");
-        assert_eq!(zombies(), Vec::<u32>::new(), "{w:?}");
+        for piped in [false, true] {
+            let fds = open_fds();
+            let codes: Vec<i32> = (0..200).map(|i| i % 7).collect();
+            let want = codes.clone();
+            let opts = if piped { SubprocessOptions { stdout: Stdio::Pipe, ..quiet() } } else { quiet() };
+            let got = run(w, 60, async move |lp: EventLoop| exits_with(&lp, codes, opts).await).unwrap();
+            assert_eq!(got, want, "{w:?}, piped {piped}");
+            assert_eq!(zombies(), Vec::<u32>::new(), "{w:?}, piped {piped}");
+            assert_eq!(open_fds(), fds, "{w:?}, piped {piped}: descriptors leaked");
+        }
     }
 }
 

@@ -115,8 +115,10 @@ mod unix {
                     let Some(parent) = parent else { continue };
                     let end = if fd == 0 { pipe::End::Write } else { pipe::End::Read };
                     let (sp, _) = StreamProtocol::plain(t.pipe_protocol(fd));
+                    // The pipe's connection_made (the adapter's) runs before
+                    // the subprocess protocol's; no need to wait for it.
                     match pipe::transport(&lp, &reactor, parent, end, sp) {
-                        Ok(pt) => t.set_pipe(fd, pt),
+                        Ok((pt, _connected)) => t.set_pipe(fd, pt),
                         Err(e) => {
                             failed = Some(e);
                             break;
