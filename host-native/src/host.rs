@@ -54,8 +54,7 @@ impl HostWaker for MioWaker {
 }
 
 impl NativeHost {
-    /// A host with a fresh OS selector, and the child watcher
-    /// [`ChildWatcher::from_env`] picks.
+    /// A host with a fresh OS selector.
     pub fn new() -> Result<NativeHost, Error> {
         let poll = Poll::new().map_err(|e| Error::from(e).context("cannot create the OS selector"))?;
         let waker =
@@ -66,7 +65,7 @@ impl NativeHost {
         let signals = crate::signals::LoopSignals::new(reactor.clone());
         Ok(NativeHost {
             #[cfg(unix)]
-            reaper: crate::process::reaper::Reaper::new(reactor.clone(), signals.clone(), ChildWatcher::from_env()),
+            reaper: crate::process::reaper::Reaper::new(reactor.clone(), signals.clone()),
             #[cfg(unix)]
             signals,
             reactor,
@@ -77,7 +76,9 @@ impl NativeHost {
     }
 
     /// Chooses how the loop learns that its child processes exited (before
-    /// the loop is created): pidfd where available, or always SIGCHLD.
+    /// the loop is created): pidfd where available ([`ChildWatcher::Auto`],
+    /// the default), or always SIGCHLD. `ANYLOOP_FORCE_SIGCHLD=1` in the
+    /// environment forces SIGCHLD.
     pub fn with_child_watcher(self, watcher: ChildWatcher) -> NativeHost {
         #[cfg(unix)]
         self.reaper.set_mode(watcher);

@@ -236,7 +236,7 @@ fn each_watcher_is_the_one_in_use() {
             let (t, _p) = lp.subprocess_exec(move || rec, "sleep", &["30"], quiet()).await?;
             let pidfd = t.get_extra_info("pidfd");
             #[cfg(target_os = "linux")]
-            let want = w == ChildWatcher::Auto && kernel_has_pidfd();
+            let want = w == ChildWatcher::Auto && kernel_has_pidfd() && !ChildWatcher::forced_by_env();
             #[cfg(not(target_os = "linux"))]
             let want = false;
             assert_eq!(pidfd.is_some(), want, "{w:?}: {pidfd:?}");
@@ -483,4 +483,25 @@ fn payload(len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+#[test]
+fn the_environment_can_force_sigchld() {
+    let run = |force: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_child"));
+        cmd.arg("watcher").env_remove("ANYLOOP_FORCE_SIGCHLD");
+        if let Some(v) = force {
+            cmd.env("ANYLOOP_FORCE_SIGCHLD", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(Some("1")), "sigchld\n");
+    #[cfg(target_os = "linux")]
+    let default = if kernel_has_pidfd() { "pidfd\n" } else { "sigchld\n" };
+    #[cfg(not(target_os = "linux"))]
+    let default = "sigchld\n";
+    assert_eq!(run(None), default);
+    assert_eq!(run(Some("0")), default);
 }

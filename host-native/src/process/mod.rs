@@ -38,9 +38,9 @@ pub enum ChildWatcher {
 
 #[cfg(not(unix))]
 impl ChildWatcher {
-    /// `Auto`: the environment cannot change anything here.
-    pub fn from_env() -> ChildWatcher {
-        ChildWatcher::Auto
+    /// Whether the environment forces SIGCHLD: never, without Unix.
+    pub fn forced_by_env() -> bool {
+        false
     }
 }
 

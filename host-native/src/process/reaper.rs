@@ -7,7 +7,7 @@
 //!   becomes readable when the child exits; it is registered with the loop's
 //!   reactor like a socket. Exact and cheap: no signal, no scan.
 //! * **SIGCHLD** (other Unixes, old kernels, seccomp filters that refuse
-//!   `pidfd_open`, or when forced — see [`ChildWatcher`]): the loop handles
+//!   `pidfd_open`, or when chosen — see [`ChildWatcher`]): the loop handles
 //!   SIGCHLD through the signal machinery of [`crate::signals`]; each
 //!   delivery calls `waitpid(pid, WNOHANG)` for *this loop's* children only.
 //!   Never `waitpid(-1)`, which would steal the children of other loops,
@@ -41,6 +41,11 @@ use crate::signals::{LoopSignals, Owner};
 
 /// How a native loop learns that its child processes exited.
 ///
+/// The environment variable `ANYLOOP_FORCE_SIGCHLD=1`, set when a host is
+/// created, forces [`Sigchld`](ChildWatcher::Sigchld) for it whatever is
+/// chosen here: the whole test suite (`just test-sigchld`) then runs through
+/// the portable path.
+///
 /// ```
 /// use anyloop_native::{ChildWatcher, NativeHost};
 /// let host = NativeHost::new().unwrap().with_child_watcher(ChildWatcher::Sigchld);
@@ -50,8 +55,7 @@ use crate::signals::{LoopSignals, Owner};
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum ChildWatcher {
     /// A pidfd per child where the OS offers it (Linux ≥ 5.3), SIGCHLD
-    /// elsewhere. The default, unless the environment variable
-    /// `ANYLOOP_FORCE_SIGCHLD` is `1` when the host is created.
+    /// elsewhere. The default.
     #[default]
     Auto,
     /// Always SIGCHLD, with `waitpid` on the loop's own children: the
@@ -60,13 +64,9 @@ pub enum ChildWatcher {
 }
 
 impl ChildWatcher {
-    /// The watcher the environment asks for: `Sigchld` if
-    /// `ANYLOOP_FORCE_SIGCHLD=1`, else `Auto`.
-    pub fn from_env() -> ChildWatcher {
-        match std::env::var_os("ANYLOOP_FORCE_SIGCHLD") {
-            Some(v) if v == "1" => ChildWatcher::Sigchld,
-            _ => ChildWatcher::Auto,
-        }
+    /// Whether the environment forces SIGCHLD (`ANYLOOP_FORCE_SIGCHLD=1`).
+    pub fn forced_by_env() -> bool {
+        std::env::var_os("ANYLOOP_FORCE_SIGCHLD").is_some_and(|v| v == "1")
     }
 }
 
@@ -84,6 +84,8 @@ pub(crate) struct Reaper {
     reactor: Rc<Reactor>,
     signals: Rc<LoopSignals>,
     mode: Cell<ChildWatcher>,
+    /// `ANYLOOP_FORCE_SIGCHLD=1` when the host was created.
+    forced: bool,
     /// `pidfd_open` is not available here (ENOSYS, EPERM…): stop trying.
     no_pidfd: Cell<bool>,
     sigchld: Cell<bool>,
@@ -142,11 +144,12 @@ impl Dispatch for PidfdReady {
 }
 
 impl Reaper {
-    pub(crate) fn new(reactor: Rc<Reactor>, signals: Rc<LoopSignals>, mode: ChildWatcher) -> Rc<Reaper> {
+    pub(crate) fn new(reactor: Rc<Reactor>, signals: Rc<LoopSignals>) -> Rc<Reaper> {
         Rc::new_cyclic(|me| Reaper {
             reactor,
             signals,
-            mode: Cell::new(mode),
+            mode: Cell::new(ChildWatcher::Auto),
+            forced: ChildWatcher::forced_by_env(),
             no_pidfd: Cell::new(false),
             sigchld: Cell::new(false),
             children: RefCell::new(BTreeMap::new()),
@@ -188,7 +191,7 @@ impl Reaper {
     }
 
     fn open_pidfd(&self, pid: u32) -> Option<(OwnedFd, Token)> {
-        if self.mode.get() == ChildWatcher::Sigchld || self.no_pidfd.get() {
+        if self.mode.get() == ChildWatcher::Sigchld || self.forced || self.no_pidfd.get() {
             return None;
         }
         let fd = match pidfd_open(pid) {

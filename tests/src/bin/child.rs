@@ -5,6 +5,7 @@
 //! ```sh
 //! child restore-default 15   # handle SIGTERM once, remove the handler, SIGTERM again
 //! child cat                  # copy stdin to stdout through pipe transports
+//! child watcher              # print how a default loop watches its children
 //! ```
 
 #[cfg(unix)]
@@ -14,6 +15,7 @@ fn main() {
     let result = match arg(0) {
         "restore-default" => restore_default(arg(1).parse().unwrap_or(0)),
         "cat" => cat::run(),
+        "watcher" => watcher(),
         other => Err(anyloop::Error::new(anyloop::ErrorKind::InvalidInput, format!("unknown command {other:?}"))),
     };
     if let Err(e) = result {
@@ -51,6 +53,40 @@ fn restore_default(signum: i32) -> Result<(), anyloop::Error> {
     std::thread::sleep(std::time::Duration::from_millis(200));
     println!("survived");
     lp.close()
+}
+
+/// Runs `true` on a default loop and prints `pidfd` or `sigchld`: how the
+/// loop watched it (`ANYLOOP_FORCE_SIGCHLD=1` must give `sigchld`).
+#[cfg(unix)]
+fn watcher() -> Result<(), anyloop::Error> {
+    use anyloop::net::{Stdio, SubprocessOptions};
+    use anyloop::{BaseProtocol, LoopFuture, SubprocessProtocol};
+
+    struct Wait(LoopFuture<()>);
+    impl BaseProtocol for Wait {
+        fn connection_lost(&mut self, _exc: Option<anyloop::Error>) {
+            let _ = self.0.set_result(());
+        }
+    }
+    impl SubprocessProtocol for Wait {}
+
+    let lp = anyloop::new_event_loop()?;
+    let l2 = lp.clone();
+    let r = lp.run_until_complete(async move {
+        let done = l2.create_future::<()>();
+        let d2 = done.clone();
+        let opts = SubprocessOptions {
+            stdin: Stdio::DevNull,
+            stdout: Stdio::DevNull,
+            stderr: Stdio::DevNull,
+            ..Default::default()
+        };
+        let (t, _) = l2.subprocess_exec(move || Wait(d2), "true", &[], opts).await?;
+        println!("{}", if t.get_extra_info("pidfd").is_some() { "pidfd" } else { "sigchld" });
+        done.await
+    });
+    lp.close()?;
+    r?
 }
 
 /// `cat` on the loop: stdin and stdout (pipes) wrapped with
