@@ -49,3 +49,8 @@ demo-signals:
         grep -qx "got signal SIG$sig: exit" "$out"
         rm -f "$out"
     done
+
+# The process tests again, with every loop forced onto the SIGCHLD child
+# watcher (the path macOS and the BSDs take) instead of Linux's pidfd.
+test-sigchld:
+    ANYLOOP_FORCE_SIGCHLD=1 cargo test -p anyloop-tests --test subprocess --test reaping --test pipes

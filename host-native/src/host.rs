@@ -16,6 +16,7 @@ use mio::{Events, Poll, Token, Waker};
 use crate::executor::ThreadPool;
 use crate::io::NativeIo;
 use crate::net::NativeNet;
+use crate::process::{ChildWatcher, NativeProcess};
 use crate::reactor::Reactor;
 use crate::signals::NativeSignals;
 
@@ -38,6 +39,8 @@ pub struct NativeHost {
     reactor: Rc<Reactor>,
     #[cfg(unix)]
     signals: Rc<crate::signals::LoopSignals>,
+    #[cfg(unix)]
+    reaper: Rc<crate::process::reaper::Reaper>,
 }
 
 struct MioWaker(Waker);
@@ -58,14 +61,30 @@ impl NativeHost {
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
         let registry = poll.registry().try_clone().map_err(|e| Error::from(e).context("cannot clone the registry"))?;
         let reactor = Rc::new(Reactor::new(registry));
+        #[cfg(unix)]
+        let signals = crate::signals::LoopSignals::new(reactor.clone());
         Ok(NativeHost {
             #[cfg(unix)]
-            signals: crate::signals::LoopSignals::new(reactor.clone()),
+            reaper: crate::process::reaper::Reaper::new(reactor.clone(), signals.clone()),
+            #[cfg(unix)]
+            signals,
             reactor,
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
             waker: Arc::new(MioWaker(waker)),
         })
+    }
+
+    /// Chooses how the loop learns that its child processes exited (before
+    /// the loop is created): pidfd where available ([`ChildWatcher::Auto`],
+    /// the default), or always SIGCHLD. `ANYLOOP_FORCE_SIGCHLD=1` in the
+    /// environment forces SIGCHLD.
+    pub fn with_child_watcher(self, watcher: ChildWatcher) -> NativeHost {
+        #[cfg(unix)]
+        self.reaper.set_mode(watcher);
+        #[cfg(not(unix))]
+        let _ = watcher;
+        self
     }
 }
 
@@ -103,20 +122,26 @@ impl Host for NativeHost {
     fn backends(&self) -> Backends {
         Backends {
             io: Some(Rc::new(NativeIo { reactor: self.reactor.clone() })),
-            net: Some(Rc::new(NativeNet { reactor: self.reactor.clone() })),
-            executor: Some(Arc::new(ThreadPool::default())),
             #[cfg(unix)]
             signals: Some(Rc::new(NativeSignals { signals: self.signals.clone() })),
             #[cfg(not(unix))]
             signals: Some(Rc::new(NativeSignals)),
+            #[cfg(unix)]
+            process: Some(Rc::new(NativeProcess { reactor: self.reactor.clone(), reaper: self.reaper.clone() })),
+            #[cfg(not(unix))]
+            process: Some(Rc::new(NativeProcess)),
+            net: Some(Rc::new(NativeNet { reactor: self.reactor.clone() })),
+            executor: Some(Arc::new(ThreadPool::default())),
             why: "not available on this platform",
-            ..Default::default()
         }
     }
 
     fn close(&self, _lp: &EventLoop) {
         #[cfg(unix)]
-        self.signals.close();
+        {
+            self.reaper.close();
+            self.signals.close();
+        }
         self.reactor.clear();
     }
 

@@ -30,6 +30,7 @@ mod executor;
 mod host;
 mod io;
 pub mod net;
+mod process;
 pub mod reactor;
 mod signals;
 #[cfg(unix)]
@@ -48,6 +49,7 @@ pub mod signal {
 pub use anyloop_core::EventLoop;
 pub use executor::ThreadPool;
 pub use host::NativeHost;
+pub use process::ChildWatcher;
 
 /// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
 ///

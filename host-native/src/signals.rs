@@ -62,7 +62,7 @@
 //! [`Dispatch::ready`]: crate::reactor::Dispatch::ready
 
 #[cfg(unix)]
-pub(crate) use unix::{LoopSignals, NativeSignals};
+pub(crate) use unix::{LoopSignals, NativeSignals, Owner};
 #[cfg(not(unix))]
 pub(crate) use unsupported::NativeSignals;
 
@@ -216,24 +216,30 @@ mod unix {
     pub(crate) enum Owner {
         /// `add_signal_handler`.
         User,
+        /// The child watcher's SIGCHLD path (`crate::process`).
+        Children,
     }
 
     #[derive(Default)]
     struct Slots {
         user: Option<Handle>,
+        children: Option<Handle>,
     }
 
     impl Slots {
         fn slot(&mut self, owner: Owner) -> &mut Option<Handle> {
             match owner {
                 Owner::User => &mut self.user,
+                Owner::Children => &mut self.children,
             }
         }
         fn is_empty(&self) -> bool {
-            self.user.is_none()
+            self.user.is_none() && self.children.is_none()
         }
+        /// The child watcher first: a user's SIGCHLD handler then sees the
+        /// children already reaped.
         fn handles(&self) -> impl Iterator<Item = &Handle> {
-            self.user.iter()
+            self.children.iter().chain(self.user.iter())
         }
     }
 
