@@ -611,12 +611,16 @@ fn start_tls_upgrades_a_plain_connection_both_sides() {
     });
 }
 
+/// Where the STARTTLS protocol leaves its raw transport and the bytes that
+/// followed the line.
+type Upgrade = Rc<RefCell<Option<(Rc<dyn Transport>, Vec<u8>)>>>;
+
 /// A STARTTLS server protocol at the protocol level: whatever follows the
 /// `STARTTLS\r\n` line in the same read is handed to `start_tls`.
 struct Starttls {
     transport: Option<Rc<dyn Transport>>,
     buf: Vec<u8>,
-    upgrade: Rc<RefCell<Option<(Rc<dyn Transport>, Vec<u8>)>>>,
+    upgrade: Upgrade,
     tls_data: Rc<RefCell<Vec<u8>>>,
     upgraded: bool,
 }
@@ -646,7 +650,7 @@ impl Protocol for Starttls {
 fn start_tls_keeps_bytes_pipelined_after_the_upgrade_line() {
     let p = pki();
     run(move |lp| async move {
-        let upgrade: Rc<RefCell<Option<(Rc<dyn Transport>, Vec<u8>)>>> = Rc::default();
+        let upgrade: Upgrade = Rc::default();
         let tls_data: Rc<RefCell<Vec<u8>>> = Rc::default();
         let protocol: Rc<RefCell<Option<StreamProtocol>>> = Rc::default();
         let (u2, d2, p2) = (upgrade.clone(), tls_data.clone(), protocol.clone());
