@@ -61,6 +61,7 @@ const APP_WRITE_PAUSED: u32 = 1 << 10; // the application was told pause_writing
 const FLUSHING: u32 = 1 << 11; // inside flush_tls
 const FAILED: u32 = 1 << 12; // a fatal error: nothing more is processed
 const LOST: u32 = 1 << 13; // the raw transport's connection_lost came
+const BATCH: u32 = 1 << 14; // delivering input: the application's writes go out together at the end
 
 /// The largest plaintext read handed to the application at once.
 const READ_MAX: usize = 256 * 1024;
@@ -232,7 +233,25 @@ impl Session {
         }
     }
 
+    /// Runs `f` with the application's writes batched: records encrypted
+    /// meanwhile leave in one vectored write when it returns, instead of
+    /// one write per record the application answers (an echo answers each
+    /// 16 KiB record as it is decrypted).
+    fn batched(&self, f: impl FnOnce()) {
+        if self.has(BATCH) {
+            return f();
+        }
+        self.set(BATCH);
+        f();
+        self.clear(BATCH);
+        self.flush_tls();
+    }
+
     fn on_ciphertext(&self, lp: &EventLoop, data: &[u8]) {
+        self.batched(|| self.take_ciphertext(lp, data));
+    }
+
+    fn take_ciphertext(&self, lp: &EventLoop, data: &[u8]) {
         if self.has(FAILED | LOST) {
             return;
         }
@@ -308,7 +327,9 @@ impl Session {
                     return input.len();
                 }
             }
-            self.flush_tls();
+            if !self.has(BATCH) {
+                self.flush_tls(); // else at the end of the batch
+            }
             if !self.has(OPEN) && !self.conn.borrow().is_handshaking() {
                 self.handshake_done(lp);
             }
@@ -641,6 +662,10 @@ impl Session {
 
     /// Reading may go on: deliver what waits, then read the raw transport.
     fn resume_input(&self, lp: &EventLoop) {
+        self.batched(|| self.resume_input_now(lp));
+    }
+
+    fn resume_input_now(&self, lp: &EventLoop) {
         if self.has(FAILED | LOST) || (!self.has(CLOSING) && self.has(APP_PAUSED | HOLD)) {
             return;
         }
@@ -851,7 +876,9 @@ impl WriteTransport for Session {
             return Ok(());
         }
         self.conn.borrow_mut().writer().write_all(data).map_err(|e| Error::from(e).context("TLS write failed"))?;
-        self.flush_tls();
+        if !self.has(BATCH) {
+            self.flush_tls();
+        }
         Ok(())
     }
 
@@ -871,7 +898,9 @@ impl WriteTransport for Session {
                 done = 0;
             }
         }
-        self.flush_tls();
+        if !self.has(BATCH) {
+            self.flush_tls();
+        }
         Ok(())
     }
 
