@@ -33,18 +33,23 @@
 //! truncation and reaches `connection_lost` as an `UnexpectedEof` error.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use anyloop_core::tls::TlsParams;
 use anyloop_core::{
     BaseProtocol, BaseTransport, BufferedProtocol, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo,
-    LoopFuture, Protocol, ProtocolSlot, ReadTransport, StreamProtocol, TimerHandle, Transport, WeakLoop,
-    WriteTransport,
+    LoopFuture, Protocol, ProtocolSlot, StreamProtocol, TimerHandle, Transport, WeakLoop,
 };
 
 use crate::error::tls_error;
+
+mod raw;
+mod transport;
+
+pub(crate) use raw::Refused;
+use raw::{RawSide, RawWriter};
 
 // State bits.
 const OPEN: u32 = 1 << 0; // the handshake completed
@@ -707,267 +712,5 @@ impl Session {
             return Err(Error::new(ErrorKind::InvalidState, "the TLS handshake is not complete"));
         }
         Ok(())
-    }
-}
-
-/// `io::Write` into the raw transport: rustls' records go out in one
-/// vectored write.
-struct RawWriter<'a>(&'a dyn Transport);
-
-impl Write for RawWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf).map_err(io::Error::from)?;
-        Ok(buf.len())
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let mut slices: [&[u8]; MAX_IOV] = [&[]; MAX_IOV];
-        let n = bufs.len().min(MAX_IOV);
-        let mut total = 0;
-        for (slot, b) in slices.iter_mut().zip(bufs) {
-            *slot = b;
-            total += b.len();
-        }
-        self.0.writelines(&slices[..n]).map_err(io::Error::from)?;
-        Ok(total)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The raw transport's protocol: forwards to the [`Session`].
-struct RawSide(Rc<Session>);
-
-impl BaseProtocol for RawSide {
-    fn connection_lost(&mut self, exc: Option<Error>) {
-        if let Some(lp) = self.0.lp.upgrade() {
-            self.0.on_raw_lost(&lp, exc);
-        }
-    }
-
-    fn pause_writing(&mut self) {
-        self.0.on_raw_write_flow(true);
-    }
-
-    fn resume_writing(&mut self) {
-        self.0.on_raw_write_flow(false);
-    }
-}
-
-impl Protocol for RawSide {
-    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        self.0.raw_made(transport);
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(lp) = self.0.lp.upgrade() {
-            self.0.on_ciphertext(&lp, data);
-        }
-    }
-
-    fn eof_received(&mut self) -> bool {
-        if let Some(lp) = self.0.lp.upgrade() {
-            self.0.on_raw_eof(&lp);
-        }
-        // The session closes the raw transport itself, after close_notify.
-        true
-    }
-}
-
-/// The raw protocol of a session that could not even start (a bad server
-/// name…): fails the waiter and drops the connection.
-pub(crate) struct Refused {
-    error: Error,
-    waiter: Option<LoopFuture<Rc<dyn Transport>>>,
-}
-
-impl Refused {
-    pub(crate) fn protocol(error: Error, waiter: Option<LoopFuture<Rc<dyn Transport>>>) -> StreamProtocol {
-        StreamProtocol::plain(Refused { error, waiter }).0
-    }
-}
-
-impl BaseProtocol for Refused {}
-
-impl Protocol for Refused {
-    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        match self.waiter.take() {
-            Some(w) => {
-                let _ = w.set_exception(self.error.clone());
-            }
-            None => log::debug!(target: "anyloop", "TLS connection refused: {}", self.error),
-        }
-        transport.abort();
-    }
-
-    fn data_received(&mut self, _data: &[u8]) {}
-}
-
-impl BaseTransport for Session {
-    fn close(&self) {
-        if self.has(CLOSING | LOST) {
-            return;
-        }
-        self.set(CLOSING);
-        if !self.has(OPEN) {
-            self.finish_close();
-            return;
-        }
-        if !self.has(EOF_SENT) {
-            self.set(EOF_SENT);
-            self.conn.borrow_mut().send_close_notify();
-            self.flush_tls();
-        }
-        if self.has(PEER_CLOSED | RAW_EOF) {
-            self.finish_close();
-            return;
-        }
-        if let Some(lp) = self.lp.upgrade() {
-            self.set_timer(&lp, self.shutdown_timeout, Session::shutdown_timed_out);
-        }
-        // Read on (discarding) to the peer's close_notify, even if the
-        // application had paused reading.
-        self.schedule_resume_input();
-    }
-
-    fn is_closing(&self) -> bool {
-        self.has(CLOSING | LOST)
-    }
-
-    fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
-        if let Some((_, v)) = self.extra.borrow().iter().find(|(k, _)| *k == name) {
-            return Some(v.clone());
-        }
-        self.raw().and_then(|raw| raw.get_extra_info(name))
-    }
-}
-
-impl ReadTransport for Session {
-    fn is_reading(&self) -> bool {
-        !self.has(APP_PAUSED | CLOSING | LOST)
-    }
-
-    fn pause_reading(&self) {
-        if self.has(CLOSING | LOST | APP_PAUSED) {
-            return;
-        }
-        self.set(APP_PAUSED);
-        if let Some(raw) = self.raw() {
-            raw.pause_reading();
-        }
-    }
-
-    fn resume_reading(&self) {
-        if self.has(CLOSING | LOST) {
-            return;
-        }
-        self.clear(APP_PAUSED);
-        // Deferred, as asyncio does: the caller may be inside a callback.
-        self.schedule_resume_input();
-    }
-}
-
-impl WriteTransport for Session {
-    fn write(&self, data: &[u8]) -> Result<(), Error> {
-        self.check_writable()?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        self.conn.borrow_mut().writer().write_all(data).map_err(|e| Error::from(e).context("TLS write failed"))?;
-        if !self.has(BATCH) {
-            self.flush_tls();
-        }
-        Ok(())
-    }
-
-    fn writelines(&self, bufs: &[&[u8]]) -> Result<(), Error> {
-        self.check_writable()?;
-        {
-            let mut c = self.conn.borrow_mut();
-            let mut w = c.writer();
-            let slices: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-            let mut done = w.write_vectored(&slices).map_err(|e| Error::from(e).context("TLS write failed"))?;
-            for b in bufs {
-                if done >= b.len() {
-                    done -= b.len();
-                    continue;
-                }
-                w.write_all(&b[done..]).map_err(|e| Error::from(e).context("TLS write failed"))?;
-                done = 0;
-            }
-        }
-        if !self.has(BATCH) {
-            self.flush_tls();
-        }
-        Ok(())
-    }
-
-    fn can_write_eof(&self) -> bool {
-        self.raw().is_some_and(|raw| raw.can_write_eof())
-    }
-
-    fn write_eof(&self) -> Result<(), Error> {
-        if self.has(CLOSING | LOST | EOF_SENT) {
-            return Ok(());
-        }
-        if !self.has(OPEN) {
-            return Err(Error::new(ErrorKind::InvalidState, "the TLS handshake is not complete"));
-        }
-        self.set(EOF_SENT);
-        self.conn.borrow_mut().send_close_notify();
-        self.flush_tls();
-        match self.raw() {
-            Some(raw) if raw.can_write_eof() => raw.write_eof(),
-            _ => Ok(()),
-        }
-    }
-
-    fn abort(&self) {
-        if self.has(LOST) {
-            return;
-        }
-        self.set(CLOSING);
-        self.cancel_timer();
-        if let Some(raw) = self.raw() {
-            raw.abort();
-        }
-    }
-
-    fn get_write_buffer_size(&self) -> usize {
-        self.raw().map_or(0, |raw| raw.get_write_buffer_size())
-    }
-
-    fn get_write_buffer_limits(&self) -> (usize, usize) {
-        self.raw().map_or((anyloop_core::DEFAULT_HIGH_WATER / 4, anyloop_core::DEFAULT_HIGH_WATER), |raw| {
-            raw.get_write_buffer_limits()
-        })
-    }
-
-    fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<(), Error> {
-        match self.raw() {
-            Some(raw) => raw.set_write_buffer_limits(high, low),
-            None => anyloop_core::WaterMarks::default().set_limits(high, low),
-        }
-    }
-}
-
-impl Transport for Session {
-    fn set_protocol(&self, protocol: StreamProtocol) {
-        if self.has(LOST) {
-            *self.released.borrow_mut() = Some(WeakProtocol::new(&protocol));
-        } else {
-            self.app.set(protocol);
-        }
-    }
-
-    fn get_protocol(&self) -> StreamProtocol {
-        if self.has(LOST)
-            && let Some(p) = self.released.borrow().as_ref().and_then(WeakProtocol::upgrade)
-        {
-            return p;
-        }
-        self.app.get()
     }
 }
