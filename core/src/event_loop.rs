@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     pub(crate) in_iteration: Cell<bool>,
+    /// Callbacks of the current batch still to run after a driven host
+    /// yielded in the middle of it ([`EventLoop::step_yielding`]).
+    pub(crate) batch_left: Cell<usize>,
     /// True while a driven host must hear about new work: running, and no
     /// iteration in progress.
     pub(crate) notify: Cell<bool>,
@@ -134,6 +137,7 @@ impl EventLoop {
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
                 in_iteration: Cell::new(false),
+                batch_left: Cell::new(0),
                 notify: Cell::new(false),
                 debug: Cell::new(debug_from_env()),
                 slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),

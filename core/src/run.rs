@@ -21,19 +21,66 @@ use crate::event_loop::{Item, closed_error};
 use crate::exception::emit;
 use crate::{Error, ErrorKind, EventLoop, ExceptionContext, HostMode, Step};
 
+/// Asked after each callback of a batch whether to yield to the platform.
+type ShouldYield<'a> = Option<&'a mut dyn FnMut() -> bool>;
+
 impl EventLoop {
     /// One iteration. `poll_io`: wait in the host (blocking hosts).
-    fn run_once(&self, poll_io: bool) -> Result<(), Error> {
+    /// `should_yield` (driven hosts): may end the iteration in the middle of
+    /// its batch; the rest of the batch runs first in the next call.
+    fn run_once(&self, poll_io: bool, should_yield: ShouldYield<'_>) -> Result<(), Error> {
         let inner = &*self.inner;
         inner.in_iteration.set(true);
         inner.notify.set(false);
-        let result = self.run_once_inner(poll_io);
+        let result = self.run_once_inner(poll_io, should_yield);
         inner.in_iteration.set(false);
         inner.notify.set(inner.mode == HostMode::Driven && inner.running.get() && !inner.stopping.get());
         result
     }
 
-    fn run_once_inner(&self, poll_io: bool) -> Result<(), Error> {
+    fn run_once_inner(&self, poll_io: bool, should_yield: ShouldYield<'_>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        // A batch a driven host yielded in the middle of: finish it before
+        // looking at I/O or timers, so the order is what it would have been.
+        let mut n = inner.batch_left.replace(0);
+        if n == 0 {
+            self.collect_ready(poll_io)?;
+            n = inner.ready.borrow().len();
+        }
+        let debug = inner.debug.get();
+        let Some(should_yield) = should_yield else {
+            // The hot path: no yielding, the debug test hoisted out.
+            if debug {
+                for _ in 0..n {
+                    let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
+                    self.run_item_timed(item);
+                }
+            } else {
+                for _ in 0..n {
+                    let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
+                    self.run_item(item);
+                }
+            }
+            return Ok(());
+        };
+        for i in 0..n {
+            let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
+            if debug {
+                self.run_item_timed(item);
+            } else {
+                self.run_item(item);
+            }
+            if i + 1 < n && should_yield() {
+                inner.batch_left.set(n - i - 1);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps 1–4 of an iteration: wait for I/O (blocking hosts), take in
+    /// other threads' callbacks, and move due timers to the ready queue.
+    fn collect_ready(&self, poll_io: bool) -> Result<(), Error> {
         let inner = &*self.inner;
         self.drain_remote();
         let next_timer = inner.timers.borrow_mut().next_deadline();
@@ -59,18 +106,6 @@ impl EventLoop {
             let now = inner.host.now();
             let mut ready = inner.ready.borrow_mut();
             inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(Item::Callback(crate::Handle { inner: cb })));
-        }
-        let n = inner.ready.borrow().len();
-        if inner.debug.get() {
-            for _ in 0..n {
-                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
-                self.run_item_timed(item);
-            }
-        } else {
-            for _ in 0..n {
-                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
-                self.run_item(item);
-            }
         }
         Ok(())
     }
@@ -131,6 +166,7 @@ impl EventLoop {
         inner.stopping.set(false);
         inner.running.set(false);
         inner.notify.set(false);
+        inner.batch_left.set(0);
         #[cfg(feature = "std")]
         crate::context::exit(self);
     }
@@ -168,7 +204,7 @@ impl EventLoop {
             return Ok(());
         }
         let result = loop {
-            if let Err(e) = self.run_once(true) {
+            if let Err(e) = self.run_once(true, None) {
                 break Err(e);
             }
             if self.inner.stopping.get() {
@@ -184,6 +220,50 @@ impl EventLoop {
     /// [`Step::Stopped`] once `stop` took effect, or if the loop is not
     /// running.
     pub fn step(&self) -> Result<Step, Error> {
+        self.step_inner(None)
+    }
+
+    /// Driven hosts: [`step`](Self::step), asking `should_yield` after each
+    /// callback whether to give the platform its turn (a browser keeps its
+    /// page responsive this way through a long batch). When it answers
+    /// `true` the step ends there and returns [`Step::Ready`]; the rest of
+    /// the batch runs first in the next step, before timers that came due
+    /// meanwhile and before callbacks the batch scheduled — the order is the
+    /// one an unbroken batch would have had. `stop()` takes effect once the
+    /// whole batch has run.
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, Host, HostMode, HostWaker, Instant, NoopWaker, Step, Error};
+    /// # use std::{any::Any, cell::RefCell, rc::Rc, sync::Arc, time::Duration};
+    /// # struct Driven;
+    /// # impl Host for Driven {
+    /// #     fn now(&self) -> Instant { Instant::ZERO }
+    /// #     fn wait(&self, _: &EventLoop, _: Option<Duration>) -> Result<(), Error> { Ok(()) }
+    /// #     fn remote_waker(&self) -> Result<Arc<dyn HostWaker>, Error> { Ok(Arc::new(NoopWaker)) }
+    /// #     fn mode(&self) -> HostMode { HostMode::Driven }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// # }
+    /// let lp = EventLoop::new(Driven);
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..4 {
+    ///     let log = log.clone();
+    ///     lp.call_soon(move |_| log.borrow_mut().push(i)).unwrap();
+    /// }
+    /// lp.run_forever().unwrap(); // a driven loop: starts and returns
+    /// // Yield after every second callback.
+    /// let mut n = 0;
+    /// let mut every_other = || { n += 1; n % 2 == 0 };
+    /// assert_eq!(lp.step_yielding(&mut every_other).unwrap(), Step::Ready);
+    /// assert_eq!(*log.borrow(), [0, 1]);
+    /// lp.stop(); // takes effect after the batch
+    /// assert_eq!(lp.step_yielding(&mut every_other).unwrap(), Step::Stopped);
+    /// assert_eq!(*log.borrow(), [0, 1, 2, 3]);
+    /// ```
+    pub fn step_yielding(&self, should_yield: &mut dyn FnMut() -> bool) -> Result<Step, Error> {
+        self.step_inner(Some(should_yield))
+    }
+
+    fn step_inner(&self, should_yield: ShouldYield<'_>) -> Result<Step, Error> {
         let inner = &*self.inner;
         if inner.closed.get() {
             return Err(closed_error());
@@ -191,7 +271,10 @@ impl EventLoop {
         if !inner.running.get() {
             return Ok(Step::Stopped);
         }
-        self.run_once(false)?;
+        self.run_once(false, should_yield)?;
+        if inner.batch_left.get() > 0 {
+            return Ok(Step::Ready);
+        }
         if inner.stopping.get() {
             self.finish_running();
             return Ok(Step::Stopped);
