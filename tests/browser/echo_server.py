@@ -19,6 +19,7 @@ interrupted or until --lifetime seconds have passed.
 
 import argparse
 import asyncio
+import logging
 import mimetypes
 import os
 import signal
@@ -44,6 +45,12 @@ async def echo(ws):
             await ws.send(message)
     except Exception:
         pass  # a client that vanished is no error for an echo server
+
+
+def select_subprotocol(connection, offered):
+    # "echo.v1" if the client offers it; no subprotocol otherwise (the
+    # library's default would refuse clients that offer none).
+    return "echo.v1" if "echo.v1" in offered else None
 
 
 def static_files(root):
@@ -82,6 +89,7 @@ async def main():
     ap.add_argument("--page", default="", help="path of the page to print in the URL")
     ap.add_argument("--lifetime", type=float, default=0, help="exit after this many seconds (0: never)")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="echo server: %(message)s")
 
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,7 +101,7 @@ async def main():
         echo,
         "127.0.0.1",
         args.port,
-        subprotocols=["echo.v1"],
+        select_subprotocol=select_subprotocol,
         compression=None,
         max_size=64 * 1024 * 1024,
         max_queue=None,

@@ -58,6 +58,12 @@ pub struct DriverStats {
     pub timers_armed: u64,
     /// Whether the browser timer is armed right now.
     pub timer_armed: bool,
+    /// The longest a pump kept the browser waiting: the page's worst
+    /// stall caused by the loop (a time slice plus the callback that
+    /// overran it).
+    pub longest_pump: Duration,
+    /// Time spent in pumps, all told (`busy / pumps` is the typical stall).
+    pub busy: Duration,
 }
 
 struct ArmedTimer {
@@ -67,6 +73,10 @@ struct ArmedTimer {
 
 pub(crate) struct Driver {
     lp: RefCell<Option<WeakLoop>>,
+    /// The running loop keeps itself alive: a page that calls
+    /// `run_forever()` and drops its last `EventLoop` still has a loop
+    /// until `stop()` (then this reference goes, and the loop with it).
+    keep_alive: RefCell<Option<EventLoop>>,
     receiver: MessagePort,
     sender: MessagePort,
     /// Kept alive for JS, which calls it; never called from Rust.
@@ -104,6 +114,7 @@ impl Driver {
             receiver.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             Driver {
                 lp: RefCell::new(None),
+                keep_alive: RefCell::new(None),
                 receiver,
                 sender: channel.port2(),
                 _on_message: on_message,
@@ -130,6 +141,10 @@ impl Driver {
         s
     }
 
+    pub(crate) fn reset_stats(&self) {
+        self.stats.set(DriverStats::default());
+    }
+
     pub(crate) fn time_slice(&self) -> Duration {
         self.slice.get()
     }
@@ -142,6 +157,9 @@ impl Driver {
     pub(crate) fn notify(&self, lp: &EventLoop) {
         if self.lp.borrow().is_none() {
             *self.lp.borrow_mut() = Some(lp.downgrade());
+        }
+        if lp.is_running() && self.keep_alive.borrow().is_none() {
+            *self.keep_alive.borrow_mut() = Some(lp.clone());
         }
         self.post();
     }
@@ -170,11 +188,22 @@ impl Driver {
         self.bump(|s| s.pumps += 1);
         let start = js::performance_now();
         let end = start + self.slice.get().as_secs_f64() * 1000.0;
-        let mut budget = Budget { end, last: start, stride: 1, countdown: 1 };
+        let mut budget = Budget { end, last: start, stride: 1, countdown: 1, expired: false };
+        self.run_slice(&lp, &mut budget);
+        let took = Duration::from_secs_f64((js::performance_now() - start).max(0.0) / 1000.0);
+        self.bump(|s| {
+            s.longest_pump = s.longest_pump.max(took);
+            s.busy += took;
+        });
+    }
+
+    fn run_slice(&self, lp: &EventLoop, budget: &mut Budget) {
         loop {
             match lp.step_yielding(&mut || budget.used_up()) {
                 Ok(Step::Ready) => {
-                    if js::performance_now() >= end {
+                    // Between steps as within them: the clock is read
+                    // every `stride` callbacks.
+                    if budget.used_up() {
                         self.bump(|s| s.yields += 1);
                         self.post();
                         return;
@@ -187,12 +216,18 @@ impl Driver {
                 Ok(Step::Stopped) => {
                     self.arm(None);
                     self.wake_stop_waiters();
+                    // May drop the loop, and with it this driver (the
+                    // closure calling us holds it until we return).
+                    let lp = self.keep_alive.borrow_mut().take();
+                    drop(lp);
                     return;
                 }
                 Err(e) => {
                     self.arm(None);
                     report(&e.context("anyloop: the loop failed to step"));
                     self.wake_stop_waiters();
+                    let lp = self.keep_alive.borrow_mut().take();
+                    drop(lp);
                     return;
                 }
             }
@@ -248,6 +283,8 @@ impl Driver {
         self.receiver.close();
         self.sender.close();
         self.wake_stop_waiters();
+        let lp = self.keep_alive.borrow_mut().take();
+        drop(lp);
     }
 }
 
@@ -264,16 +301,23 @@ struct Budget {
     last: f64,
     stride: u32,
     countdown: u32,
+    /// Once used up, it stays used up (a step that yielded mid-batch
+    /// returns `Ready`, and the pump asks again).
+    expired: bool,
 }
 
 impl Budget {
     fn used_up(&mut self) -> bool {
+        if self.expired {
+            return true;
+        }
         self.countdown -= 1;
         if self.countdown > 0 {
             return false;
         }
         let now = js::performance_now();
         if now >= self.end {
+            self.expired = true;
             return true;
         }
         self.stride = if now - self.last < QUICK_MS { (self.stride * 2).min(MAX_STRIDE) } else { 1 };

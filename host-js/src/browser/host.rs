@@ -60,6 +60,11 @@ impl JsHost {
         self.driver.stats()
     }
 
+    /// Zeroes the counters of [`stats`](Self::stats).
+    pub fn reset_stats(&self) {
+        self.driver.reset_stats();
+    }
+
     pub(crate) fn add_stop_waiter(&self, waker: &std::task::Waker) {
         self.driver.add_stop_waiter(waker);
     }

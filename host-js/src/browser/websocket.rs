@@ -136,7 +136,9 @@ pub struct WebSocketTransport {
     inner: Rc<WsInner>,
 }
 
-/// Opens a WebSocket to `url` (`ws://` or `wss://`) offering the
+/// Opens a WebSocket to `url` (`ws://` or `wss://`; as in the browser's
+/// API, a relative URL or `http(s)://` is resolved against the page and
+/// switched to `ws(s)://`) offering the
 /// subprotocols `protocols`, and runs the protocol `factory()` makes over
 /// it (the browser's counterpart of asyncio's `create_connection`).
 /// Resolves once the socket is open and the protocol's `connection_made`

@@ -187,7 +187,13 @@ async fn run_forever_starts_the_loop_and_returns_at_once() {
 /// Queues a `setTimeout(0)`, then a burst of callbacks of `total_ms`;
 /// returns (burst length, when the timeout ran relative to the burst start,
 /// yields counted by the driver).
-async fn burst(lp: &EventLoop, chained: bool, total_ms: f64) -> Result<(f64, Option<f64>, u64), String> {
+/// Pump durations: the mean and the longest.
+type Pumps = (Duration, Duration);
+
+async fn burst(lp: &EventLoop, chained: bool, total_ms: f64) -> Result<(f64, Option<f64>, u64, Pumps), String> {
+    if let Some(h) = lp.host::<JsHost>() {
+        h.reset_stats();
+    }
     let timeout_at = Rc::new(Cell::new(None));
     let t = timeout_at.clone();
     let start = now_ms();
@@ -222,7 +228,9 @@ async fn burst(lp: &EventLoop, chained: bool, total_ms: f64) -> Result<(f64, Opt
         }
     }
     wait_until(lp, LIMIT, "the burst", || end.get().is_some()).await?;
-    Ok((end.get().unwrap_or(0.0), timeout_at.get(), stats(lp).yields - yields0))
+    let s = stats(lp);
+    let typical = s.busy / s.pumps.max(1) as u32;
+    Ok((end.get().unwrap_or(0.0), timeout_at.get(), s.yields - yields0, (typical, s.longest_pump)))
 }
 
 #[wasm_bindgen_test]
@@ -240,15 +248,21 @@ async fn a_long_burst_yields_to_the_browser() {
     })
     .await
     .unwrap();
-    let (length, timeout_at, yields) = unyielding;
+    let (length, timeout_at, yields, longest) = unyielding;
     assert!(timeout_at.is_none_or(|at| at >= length), "control: the timeout ran at {timeout_at:?} in {length} ms");
     assert_eq!(yields, 0, "control");
-    for (what, (length, timeout_at, yields)) in [("chained", chain), ("one batch", batch)] {
+    let _ = longest; // the control's one pump is still running when it is read
+    for (what, (length, timeout_at, yields, (typical, longest))) in [("chained", chain), ("one batch", batch)] {
         assert!(length > 50.0, "{what}: the burst lasted only {length} ms");
         let at = timeout_at.unwrap_or_else(|| panic!("{what}: setTimeout(0) did not run during a {length} ms burst"));
         assert!(at < length, "{what}: setTimeout(0) ran at {at} ms, after the {length} ms burst");
-        // Yielding every 5 ms: some 10 yields in 60 ms.
-        assert!(yields >= 6, "{what}: only {yields} yields in {length} ms");
+        // A 5 ms slice, overrun by at most one 0.25 ms callback: pumps of
+        // 5.25 ms, the page never waits 8 ms. Wall-clock time on a shared
+        // machine includes the moments the browser's thread waits for a
+        // core, so the mean is held to 8 ms and a single pump to 20 ms.
+        assert!(typical <= Duration::from_millis(8), "{what}: pumps took {typical:?} on average");
+        assert!(longest <= Duration::from_millis(20), "{what}: a pump ran {longest:?} without yielding");
+        assert!(yields >= 3, "{what}: only {yields} yields in {length} ms (timeout at {at} ms)");
     }
 }
 
