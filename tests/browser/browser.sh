@@ -30,7 +30,7 @@ as_root() {
 }
 
 setup() {
-    rustup target add wasm32-unknown-unknown >/dev/null
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v wasm-opt >/dev/null; then
         as_root apt-get update -qq
         # The first attempt can fail on a .deb the mirror just removed.

@@ -1,42 +1,7 @@
 //! The WebSocket transport: asyncio's [`Protocol`] over the browser's
 //! `WebSocket`, the one way a page talks to the network.
 //!
-//! * **Events run in the loop.** The socket's JS event handlers only queue
-//!   what happened (open, a message, close) and schedule the transport's
-//!   handle; the protocol is called from that handle, in a step of the
-//!   loop, in order with every other callback — one event per run, so a
-//!   flood of messages still lets the loop yield to the page.
-//! * **Messages.** Each message is delivered as exactly one
-//!   `data_received` call (a WebSocket keeps message boundaries): a binary
-//!   message as its bytes, a text message as its UTF-8 bytes. `write`
-//!   sends one binary message; [`WebSocketTransport::send_text`] a text one.
-//!   Nothing is dropped or reordered: writes made before the socket is open
-//!   are queued and sent, in order, when it opens.
-//! * **Flow control.** The browser buffers what `send` is given and reports
-//!   it as `bufferedAmount`; that (plus writes queued before open) is the
-//!   write buffer size. `pause_writing` comes when it goes over the
-//!   high-water mark; browsers fire no event when it drains, so while the
-//!   protocol is paused the transport polls `bufferedAmount` on a loop
-//!   timer every millisecond and calls `resume_writing` at the low-water
-//!   mark. The browser gives no receive back-pressure: `pause_reading`
-//!   stops delivery, and messages that arrive meanwhile wait in memory.
-//! * **Closing.** `close` sends a close frame with code 1000 after
-//!   everything written (the browser sends buffered data first);
-//!   `connection_lost(None)` follows when the close handshake completes.
-//!   The peer closing with 1000 (normal), 1001 (going away) or no code
-//!   (1005) is also a regular close; any other code ends in
-//!   `connection_lost(Some(ConnectionAborted))`, an abnormal closure (1006:
-//!   the connection dropped without a close frame) in `ConnectionReset`.
-//!   `get_extra_info("close_code")`, `"close_reason"` and
-//!   `"close_was_clean"` tell the details. `abort` closes at once and
-//!   delivers `connection_lost(None)` in the next iteration.
-//! * **Failing to open.** A connection that cannot be opened fails the
-//!   connect future with `ConnectionRefused` (browsers deliberately do not
-//!   say whether the server was down, refused, or rejected the handshake);
-//!   the protocol sees neither `connection_made` nor `connection_lost`, as
-//!   in asyncio.
-//! * There is no half-close (`can_write_eof` is false) and no peer address
-//!   (`peername` is `None`: the browser does not expose it).
+//! The behaviour is documented on [`WebSocketTransport`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -128,10 +93,47 @@ impl Message {
     }
 }
 
-/// A WebSocket as an asyncio stream transport (see the [module docs](self)).
-/// Made by [`create_websocket_connection`] or [`WebSocketTransport::connect`];
+/// A WebSocket as an asyncio stream transport. Made by
+/// [`create_websocket_connection`] or [`WebSocketTransport::connect`];
 /// implements [`Transport`], and adds [`send_text`](Self::send_text) and
 /// [`close_with`](Self::close_with).
+///
+/// * **Events run in the loop.** The socket's JS event handlers only queue
+///   what happened (open, a message, close) and schedule the transport's
+///   handle; the protocol is called from that handle, in a step of the
+///   loop, in order with every other callback — one event per run, so a
+///   flood of messages still lets the loop yield to the page.
+/// * **Messages.** Each message is delivered as exactly one
+///   `data_received` call (a WebSocket keeps message boundaries): a binary
+///   message as its bytes, a text message as its UTF-8 bytes. `write`
+///   sends one binary message; [`WebSocketTransport::send_text`] a text one.
+///   Nothing is dropped or reordered: writes made before the socket is open
+///   are queued and sent, in order, when it opens.
+/// * **Flow control.** The browser buffers what `send` is given and reports
+///   it as `bufferedAmount`; that (plus writes queued before open) is the
+///   write buffer size. `pause_writing` comes when it goes over the
+///   high-water mark; browsers fire no event when it drains, so while the
+///   protocol is paused the transport polls `bufferedAmount` on a loop
+///   timer every millisecond and calls `resume_writing` at the low-water
+///   mark. The browser gives no receive back-pressure: `pause_reading`
+///   stops delivery, and messages that arrive meanwhile wait in memory.
+/// * **Closing.** `close` sends a close frame with code 1000 after
+///   everything written (the browser sends buffered data first);
+///   `connection_lost(None)` follows when the close handshake completes.
+///   The peer closing with 1000 (normal), 1001 (going away) or no code
+///   (1005) is also a regular close; any other code ends in
+///   `connection_lost(Some(ConnectionAborted))`, an abnormal closure (1006:
+///   the connection dropped without a close frame) in `ConnectionReset`.
+///   `get_extra_info("close_code")`, `"close_reason"` and
+///   `"close_was_clean"` tell the details. `abort` closes at once and
+///   delivers `connection_lost(None)` in the next iteration.
+/// * **Failing to open.** A connection that cannot be opened fails the
+///   connect future with `ConnectionRefused` (browsers deliberately do not
+///   say whether the server was down, refused, or rejected the handshake);
+///   the protocol sees neither `connection_made` nor `connection_lost`, as
+///   in asyncio.
+/// * There is no half-close (`can_write_eof` is false) and no peer address
+///   (`peername` is `None`: the browser does not expose it).
 pub struct WebSocketTransport {
     inner: Rc<WsInner>,
 }
