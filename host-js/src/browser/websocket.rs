@@ -406,7 +406,10 @@ impl WsInner {
         self.pending_len.set(0);
         for m in pending {
             if let Err(e) = self.send_now(&m) {
-                self.fatal(e);
+                // Before connection_made: the connect future fails, the
+                // protocol hears nothing.
+                self.state.set(State::Connecting);
+                self.force_close(Some(e));
                 return;
             }
         }

@@ -385,7 +385,8 @@ async fn what_a_page_cannot_do_is_unsupported() {
                 .map(|_| ())
                 .unwrap_err(),
         ));
-        // The blocking run_until_complete of the core cannot work here.
+        errors.push(("run_in_executor", lp.run_in_executor(|| 1).await.map(|_| ()).unwrap_err()));
+        errors.push(("remove_reader", lp.remove_reader(0).map(|_| ()).unwrap_err()));
         Ok(errors)
     })
     .await
