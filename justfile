@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Everything: lints, the native test suite, the cross-target builds.
-test: setup lint test-native build-targets
+test: setup lint test-native test-sigchld build-targets
 
 # The main demo: the spec's hello_world and display_date examples.
 demo:
