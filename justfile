@@ -14,10 +14,11 @@ demo:
 setup:
     rustup target add x86_64-unknown-none
 
-# Formatting and clippy, warnings are errors.
+# Formatting, clippy and rustdoc; warnings are errors.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Unit, integration and doc tests on the native host.
 test-native:
