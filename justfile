@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Everything: lints, the native test suite, the cross-target builds.
-test: setup lint lint-browser test-native build-targets test-browser
+test: setup lint lint-browser test-native test-sigchld build-targets test-browser
 
 # The main demo: the spec's hello_world and display_date examples.
 demo:
@@ -15,10 +15,11 @@ setup:
     rustup target add x86_64-unknown-none
     rustup target add wasm32-unknown-unknown
 
-# Formatting and clippy, warnings are errors.
+# Formatting, clippy and rustdoc; warnings are errors.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Unit, integration and doc tests on the native host.
 test-native:
@@ -32,10 +33,36 @@ build-targets:
 bench:
     cargo run --release -p anyloop-bench --bin microbench
 
-# Clippy for the browser build (the browser crates are empty natively).
+# The spec's SIGINT/SIGTERM example: start it, send it each signal by the pid
+# it prints, and check its output and exit status.
+demo-signals:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q --example signals
+    bin="${CARGO_TARGET_DIR:-target}/debug/examples/signals"
+    for sig in INT TERM; do
+        out=$(mktemp)
+        "$bin" > "$out" & child=$!
+        for _ in $(seq 100); do grep -q '^pid ' "$out" && break; sleep 0.05; done
+        pid=$(sed -n 's/^pid \([0-9]*\):.*/\1/p' "$out")
+        kill -"$sig" "$pid"
+        wait "$child"
+        cat "$out"
+        grep -qx "got signal SIG$sig: exit" "$out"
+        rm -f "$out"
+    done
+
+# The process tests again, with every loop forced onto the SIGCHLD child
+# watcher (the path macOS and the BSDs take) instead of Linux's pidfd.
+test-sigchld:
+    ANYLOOP_FORCE_SIGCHLD=1 cargo test -p anyloop-tests --test subprocess --test reaping --test pipes
+
+# Clippy and rustdoc for the browser build (the browser crates are empty
+# natively, so `lint` does not see their code).
 lint-browser:
     cargo clippy -p anyloop-js --target wasm32-unknown-unknown -- -D warnings
     cargo clippy -p anyloop-js -p anyloop-browser-tests -p browser-echo -p anyloop-bench-browser -p anyloop-scenarios --all-targets --target wasm32-unknown-unknown -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p anyloop -p anyloop-js -p anyloop-browser-tests -p browser-echo -p anyloop-bench-browser --target wasm32-unknown-unknown
 
 # The browser host in headless Chromium: wasm-bindgen tests against a
 # WebSocket echo server on 127.0.0.1, every scenario, and the browser_echo

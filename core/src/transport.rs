@@ -49,6 +49,13 @@ pub trait BaseTransport {
     /// `"sockname"`, `"socket"`, `"pipe"`, TLS details… `None` if unknown.
     fn get_extra_info(&self, name: &str) -> Option<ExtraInfo>;
 
+    /// The transport as `Any`, so a host can recognise its own transports
+    /// (asyncio's `sendfile` checks the transport's type to pick the
+    /// zero-copy path). `None` for transports that do not opt in.
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        None
+    }
+
     /// `get_extra_info("peername")` as an address.
     fn peername(&self) -> Option<SocketAddr> {
         match self.get_extra_info("peername") {

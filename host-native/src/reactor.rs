@@ -60,6 +60,10 @@ pub trait Dispatch {
     /// The source became ready. Record it and schedule handles; do not run
     /// user code here.
     fn ready(&self, lp: &EventLoop, readiness: Readiness);
+
+    /// The loop is closing with the source still registered: release the
+    /// descriptor and any reference cycles, without calling user code.
+    fn loop_closed(&self) {}
 }
 
 struct Watcher {
@@ -303,6 +307,12 @@ impl Reactor {
             }
             std::mem::take(&mut *table)
         };
+        // Outside the borrow: sources deregister themselves while closing.
+        for entry in entries.entries.iter().flatten() {
+            if let Entry::Source(d) = entry {
+                d.loop_closed();
+            }
+        }
         drop(entries);
     }
 }
