@@ -30,7 +30,7 @@
 //!
 //! | asyncio | here |
 //! |---|---|
-//! | `run_forever()` blocks until `stop()` | starts the loop and returns at once; the page keeps it alive. [`run_forever`] is the awaitable variant that resolves when the loop stops. |
+//! | `run_forever()` blocks until `stop()` | starts the loop and returns at once; the running loop keeps itself alive (dropping every `EventLoop` does not end it; `stop()` does). [`run_forever`] is the awaitable variant that resolves when the loop stops, [`stopped`] waits for a `stop()` to take effect (in the next step) before `close()`. |
 //! | `run_until_complete(fut)` blocks | `lp.run_until_complete` returns `Unsupported`; [`run_until_complete`] returns a Rust future and [`run_until_complete_promise`] a JS `Promise`. |
 //! | `call_soon_threadsafe`, `EventLoop::handle` | `Unsupported`: sharing the loop with Web Workers needs wasm atomics, which stable Rust 1.95 cannot build. |
 //! | `add_reader`, sockets, servers, pipes, subprocesses, signals, DNS, executors | `Unsupported`, with the reason: a page has no file descriptors, raw sockets, processes or signals. Use [`create_websocket_connection`]. |

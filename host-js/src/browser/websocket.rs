@@ -516,10 +516,12 @@ impl WsInner {
         self.pending.borrow_mut().clear();
         self.pending_len.set(0);
         if state == State::Connecting {
-            let e = exc.unwrap_or_else(|| {
-                Error::new(ErrorKind::ConnectionAborted, "the WebSocket was aborted before it opened")
-            });
-            let _ = self.opened.set_exception(e);
+            match exc {
+                Some(e) => drop(self.opened.set_exception(e)),
+                // Aborted (or the connect future dropped) before it opened:
+                // a cancellation, which nobody has to retrieve.
+                None => drop(self.opened.cancel(Some("the WebSocket was aborted before it opened"))),
+            }
             self.finish();
             return;
         }

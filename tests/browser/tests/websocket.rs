@@ -392,3 +392,22 @@ async fn a_buffered_protocol_gets_every_byte() {
     .unwrap();
     assert!(got == sent, "{} bytes back", got.len());
 }
+
+#[wasm_bindgen_test]
+async fn abort_before_open_cancels_and_the_protocol_hears_nothing() {
+    let (opened, events) = run_test(LIMIT, async |lp: EventLoop| {
+        let (rec, events) = Recorder::new();
+        let (sp, _p) = StreamProtocol::plain(rec);
+        let t = WebSocketTransport::connect(&lp, sp, &echo_url("abort-early")?, &[]).map_err(e)?;
+        t.write(b"never sent").map_err(e)?;
+        t.abort();
+        let opened = t.opened().await.map_err(|e| e.kind());
+        sleep(&lp, Duration::from_millis(100)).await;
+        let ev = events.borrow().clone();
+        Ok((opened, ev))
+    })
+    .await
+    .unwrap();
+    assert_eq!(opened, Err(ErrorKind::Cancelled));
+    assert!(events.is_empty(), "{events:?}");
+}
