@@ -505,3 +505,82 @@ fn the_environment_can_force_sigchld() {
     assert_eq!(run(None), default);
     assert_eq!(run(Some("0")), default);
 }
+
+/// Keeps no transport: only futures for its exit and end.
+struct Forgetful {
+    exited: LoopFuture<()>,
+    done: LoopFuture<()>,
+}
+
+impl BaseProtocol for Forgetful {
+    fn connection_lost(&mut self, _exc: Option<Error>) {
+        let _ = self.done.set_result(());
+    }
+}
+
+impl SubprocessProtocol for Forgetful {
+    fn process_exited(&mut self) {
+        let _ = self.exited.set_result(());
+    }
+}
+
+#[test]
+fn a_dropped_transport_still_reports_the_exit() {
+    for w in WATCHERS {
+        run(w, 20, async move |lp: EventLoop| {
+            let (exited, done) = (lp.create_future(), lp.create_future());
+            let p = Forgetful { exited: exited.clone(), done: done.clone() };
+            let (t, _) = lp.subprocess_shell(move || p, "sleep 0.1", SubprocessOptions::default()).await?;
+            drop(t);
+            exited.await?;
+            done.await?;
+            Ok::<_, anyloop::Error>(())
+        })
+        .unwrap();
+    }
+}
+
+/// Cancels the task creating the process from `connection_made`, before
+/// the creation returns to it.
+struct CancelCreator {
+    creator: Rc<std::cell::RefCell<Option<anyloop::AnyTask>>>,
+    transport: Rc<std::cell::RefCell<Option<Rc<dyn SubprocessTransport>>>>,
+    done: LoopFuture<()>,
+}
+
+impl BaseProtocol for CancelCreator {
+    fn connection_lost(&mut self, _exc: Option<Error>) {
+        let _ = self.done.set_result(());
+    }
+}
+
+impl SubprocessProtocol for CancelCreator {
+    fn connection_made(&mut self, t: Rc<dyn SubprocessTransport>) {
+        *self.transport.borrow_mut() = Some(t);
+        assert!(self.creator.borrow().as_ref().unwrap().cancel(None));
+    }
+}
+
+#[test]
+fn cancelling_the_creation_kills_the_child() {
+    for w in WATCHERS {
+        run(w, 20, async move |lp: EventLoop| {
+            let creator = Rc::new(std::cell::RefCell::new(None));
+            let done = lp.create_future();
+            let transport = Rc::new(std::cell::RefCell::new(None));
+            let proto = CancelCreator { creator: creator.clone(), transport: transport.clone(), done: done.clone() };
+            let l2 = lp.clone();
+            let creating = lp.create_task(async move {
+                let (_t, p) = l2.subprocess_exec(move || proto, "sleep", &["30"], quiet()).await?;
+                Ok::<_, anyloop::Error>(p)
+            })?;
+            *creator.borrow_mut() = Some(creating.as_any());
+            done.await?;
+            assert!(creating.cancelled());
+            let t = transport.borrow().clone().unwrap();
+            assert_eq!(t.get_returncode(), Some(-SIGKILL), "{w:?}: killed when the creation was cancelled");
+            Ok::<_, anyloop::Error>(())
+        })
+        .unwrap();
+    }
+}
