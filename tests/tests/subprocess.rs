@@ -253,6 +253,7 @@ fn each_watcher_is_the_one_in_use() {
 /// reading, and the stdin side fills up).
 struct CatPump {
     data: Rc<Vec<u8>>,
+    chunk: usize,
     sent: usize,
     paused: bool,
     stdin: Option<Rc<dyn Transport>>,
@@ -273,7 +274,7 @@ impl CatPump {
         // watches the buffer itself (see `ProtocolSlot`).
         let (_, high) = stdin.get_write_buffer_limits();
         while !self.paused && self.sent < self.data.len() && stdin.get_write_buffer_size() <= high {
-            let end = (self.sent + 16 * 1024).min(self.data.len());
+            let end = (self.sent + self.chunk).min(self.data.len());
             stdin.write(&self.data[self.sent..end]).unwrap();
             self.sent = end;
             self.max_buffered = self.max_buffered.max(stdin.get_write_buffer_size());
@@ -335,13 +336,16 @@ impl SubprocessProtocol for CatPump {
 
 #[test]
 fn cat_round_trip_of_10_mib_with_flow_control_both_ways() {
-    for w in WATCHERS {
+    // Large writes make resume_writing() write the last chunk and close
+    // stdin from inside the transport's flush: nothing may be dropped.
+    for (w, chunk) in WATCHERS.into_iter().flat_map(|w| [(w, 16 * 1024), (w, 256 * 1024)]) {
         let data = Rc::new(payload(10 << 20));
         let d2 = data.clone();
         let p = run(w, 60, async move |lp: EventLoop| {
             let done = lp.create_future();
             let pump = CatPump {
                 data: d2,
+                chunk,
                 sent: 0,
                 paused: false,
                 stdin: None,
@@ -365,7 +369,7 @@ fn cat_round_trip_of_10_mib_with_flow_control_both_ways() {
         assert!(p.write_pauses > 0, "{w:?}: stdin never paused");
         assert!(p.read_pauses >= 9, "{w:?}");
         // The buffer stays near the high-water mark (64 KiB) plus a write.
-        assert!(p.max_buffered <= 64 * 1024 + 16 * 1024, "{w:?}: {} buffered", p.max_buffered);
+        assert!(p.max_buffered <= 64 * 1024 + chunk, "{w:?}: {} buffered", p.max_buffered);
         assert_eq!(p.events.first(), Some(&Event::Made));
         let tail = &p.events[p.events.len() - 2..];
         assert_eq!(tail, [Event::Exited, Event::Lost], "{w:?}: {:?}", p.events);
@@ -451,10 +455,11 @@ fn writing_to_the_stdin_of_a_child_that_closed_it() {
         run(w, 20, async move |lp: EventLoop| {
             let rec = Recorder::new(&lp);
             let done = rec.done.clone();
-            let cmd = "sleep 0.2; exec 0<&-; echo closed; sleep 0.3";
+            // It reads one line, then closes stdin with the rest unread.
+            let cmd = "read -r line; exec 0<&-; echo closed; sleep 0.3";
             let (t, p) = lp.subprocess_shell(move || rec, cmd, SubprocessOptions::default()).await?;
             let stdin = t.get_pipe_transport(0).unwrap();
-            stdin.write(&payload(1 << 20))?;
+            stdin.write(&[&b"go\n"[..], &payload(1 << 20)].concat())?;
             assert!(stdin.get_write_buffer_size() > 0, "more than a pipe holds");
             done.await?;
             assert_eq!(p.borrow().out, b"closed\n");
