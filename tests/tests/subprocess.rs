@@ -589,3 +589,55 @@ fn cancelling_the_creation_kills_the_child() {
         .unwrap();
     }
 }
+
+/// Panics in its first `pipe_data_received`, records the rest.
+struct Panicky {
+    panicked: bool,
+    rec: Recorder,
+}
+
+impl BaseProtocol for Panicky {
+    fn connection_lost(&mut self, exc: Option<Error>) {
+        self.rec.connection_lost(exc);
+    }
+}
+
+impl SubprocessProtocol for Panicky {
+    fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+        if !self.panicked {
+            self.panicked = true;
+            panic!("protocol bug");
+        }
+        self.rec.pipe_data_received(fd, data);
+    }
+    fn pipe_connection_lost(&mut self, fd: i32, exc: Option<Error>) {
+        self.rec.pipe_connection_lost(fd, exc);
+    }
+    fn process_exited(&mut self) {
+        self.rec.process_exited();
+    }
+}
+
+#[test]
+fn a_panicking_protocol_goes_to_the_exception_handler_and_the_rest_arrives() {
+    run(ChildWatcher::Auto, 20, async move |lp: EventLoop| {
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let s2 = seen.clone();
+        lp.set_exception_handler(Some(Rc::new(move |_, ctx: &anyloop::ExceptionContext| {
+            s2.borrow_mut().push(ctx.exception.as_ref().map(|e| e.kind()));
+        })));
+        let rec = Recorder::new(&lp);
+        let done = rec.done.clone();
+        let cmd = "echo first; sleep 0.1; echo second";
+        let (t, p) =
+            lp.subprocess_shell(move || Panicky { panicked: false, rec }, cmd, SubprocessOptions::default()).await?;
+        done.await?;
+        assert_eq!(*seen.borrow(), [Some(ErrorKind::Panic)]);
+        let p = p.borrow();
+        assert_eq!(p.rec.out, b"second\n");
+        assert_eq!(&p.rec.events[p.rec.events.len() - 2..], [Event::Exited, Event::Lost]);
+        assert_eq!(t.get_returncode(), Some(0));
+        Ok::<_, anyloop::Error>(())
+    })
+    .unwrap();
+}
