@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Everything: lints, the native test suite, the cross-target builds.
-test: setup lint test-native build-targets
+test: setup lint test-native test-sigchld build-targets
 
 # The main demo: the spec's hello_world and display_date examples.
 demo:
@@ -14,10 +14,11 @@ demo:
 setup:
     rustup target add x86_64-unknown-none
 
-# Formatting and clippy, warnings are errors.
+# Formatting, clippy and rustdoc; warnings are errors.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Unit, integration and doc tests on the native host.
 test-native:

@@ -11,7 +11,7 @@
 //!
 //! ## The host contract
 //!
-//! A [`Host`] provides four things (details in [`host`](crate::host)):
+//! A [`Host`] provides four things (details in [`host`]):
 //!
 //! 1. **a monotonic clock**, [`Host::now`], as an [`Instant`] (nanoseconds
 //!    since an origin the host picks; the core never reads a clock itself);
@@ -93,6 +93,7 @@ mod protocol_slot;
 mod remote;
 mod run;
 mod sleep;
+pub mod streams;
 mod sync;
 mod task;
 pub mod testing;
@@ -119,6 +120,9 @@ pub use remote::LoopHandle;
 pub use sleep::{Interval, Sleep, Timeout, yield_now};
 #[cfg(feature = "std")]
 pub use sleep::{interval, sleep, sleep_until, timeout, wait_for};
+pub use streams::{DEFAULT_LIMIT, HandlerOutput, StreamConnector, StreamReader, StreamWriter};
+#[cfg(feature = "std")]
+pub use streams::{DuplexStream, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use task::{AnyTask, Task, TaskId};
 pub use time::Instant;
 pub use transport::{

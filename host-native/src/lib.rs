@@ -33,6 +33,8 @@ pub mod net;
 mod process;
 pub mod reactor;
 mod signals;
+#[cfg(unix)]
+mod sock;
 pub mod stream;
 mod util;
 

@@ -68,7 +68,6 @@ pub(crate) async fn wait_source<S: Source>(reactor: &Reactor, source: &mut S, in
 /// loop's fd watchers — asyncio's `sock_*` methods do the same with
 /// `add_reader` / `add_writer`, replacing any watcher of the fd meanwhile.
 #[cfg(unix)]
-#[allow(dead_code)] // sock_* lands next
 pub(crate) async fn wait_fd(reactor: &Reactor, fd: anyloop_core::RawFd, write: bool) -> Result<(), Error> {
     struct Unwatch<'a>(&'a Reactor, anyloop_core::RawFd, bool);
     impl Drop for Unwatch<'_> {

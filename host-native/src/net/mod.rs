@@ -14,8 +14,11 @@ use crate::reactor::Reactor;
 pub mod connect;
 mod listen;
 pub(crate) mod resolve;
+#[cfg(unix)]
+pub(crate) mod sendfile;
 mod server;
 pub(crate) mod socket;
+mod udp;
 
 /// Connections, servers, datagrams, DNS and sendfile for one loop.
 pub(crate) struct NativeNet {
@@ -118,8 +121,7 @@ impl NetBackend for NativeNet {
         protocol: Rc<RefCell<dyn DatagramProtocol>>,
         opts: DatagramOptions,
     ) -> IoFuture<'static, Rc<dyn DatagramTransport>> {
-        let _ = (lp, protocol, opts);
-        Box::pin(async { Err(Error::unsupported("create_datagram_endpoint", "not implemented yet")) })
+        Box::pin(udp::create_datagram_endpoint(lp.clone(), self.reactor.clone(), protocol, opts))
     }
 
     fn getaddrinfo(
@@ -147,8 +149,16 @@ impl NetBackend for NativeNet {
         count: Option<u64>,
         fallback: bool,
     ) -> IoFuture<'static, u64> {
-        let _ = (lp, transport, file, offset, count, fallback);
-        Box::pin(async { Err(Error::unsupported("sendfile", "not implemented yet")) })
+        #[cfg(unix)]
+        {
+            let lp = lp.clone();
+            Box::pin(async move { sendfile::sendfile(&lp, transport, file, offset, count, fallback).await })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (lp, transport, file, offset, count, fallback);
+            Box::pin(async { Err(Error::unsupported("sendfile", "files are passed as Unix descriptors")) })
+        }
     }
 }
 

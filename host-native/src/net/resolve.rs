@@ -16,7 +16,6 @@ use anyloop_core::{Error, ErrorKind, EventLoop};
 /// `SOCK_STREAM` as asyncio's `type=` takes it.
 pub(crate) const SOCK_STREAM: i32 = 1;
 /// `SOCK_DGRAM`.
-#[allow(dead_code)] // datagram endpoints land next
 pub(crate) const SOCK_DGRAM: i32 = 2;
 
 #[cfg(unix)]

@@ -34,9 +34,9 @@
 mod io;
 mod transport;
 
-#[cfg(unix)]
-pub(crate) use io::unix_addr_string;
 pub use io::{Direction, StreamIo};
+#[cfg(unix)]
+pub(crate) use io::{SEND_FLAGS, unix_addr_string};
 pub use transport::StreamTransport;
 
 /// The first read size of a transport.

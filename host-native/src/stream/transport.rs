@@ -377,7 +377,8 @@ impl<S: StreamIo> StreamTransport<S> {
     }
 
     fn on_writable(&self, lp: &EventLoop) {
-        if self.has(SENDFILE) {
+        // sendfile(2) owns the socket once the buffer is flushed.
+        if self.has(SENDFILE) && self.wbuf.borrow().is_empty() {
             if let Some(w) = self.waiters.borrow_mut().writable.take() {
                 w.wake();
             }
@@ -553,10 +554,6 @@ impl<S: StreamIo> StreamTransport<S> {
     }
 
     // ----- sendfile support (crate::net::sendfile) -----
-}
-
-#[allow(dead_code)] // sendfile lands next
-impl<S: StreamIo> StreamTransport<S> {
     /// Waits until the write buffer is empty. `Err` if the connection is lost.
     pub(crate) fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.has(LOST) {
@@ -598,11 +595,6 @@ impl<S: StreamIo> StreamTransport<S> {
             }
         }
         Ok(())
-    }
-
-    /// Whether the connection is lost or closing.
-    pub(crate) fn is_lost(&self) -> bool {
-        self.has(LOST)
     }
 }
 

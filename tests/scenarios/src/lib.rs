@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use anyloop::{EventLoop, Instant};
 
+mod aio;
+mod net;
 mod scheduling;
 
 /// A scenario's verdict.
@@ -47,14 +49,21 @@ pub struct Scenario {
     pub start: fn(&EventLoop, Done),
 }
 
-/// Every scenario, in a stable order.
+/// Every scenario for every host (scheduling, tasks, timers), in a stable
+/// order.
 pub fn all() -> Vec<Scenario> {
-    scheduling::SCENARIOS.to_vec()
+    scheduling::SCENARIOS.iter().chain(aio::SCENARIOS).copied().collect()
 }
 
-/// Finds a scenario by name.
+/// The networking scenarios, for hosts with TCP sockets (native, WASI
+/// preview 2): one protocol and one stream program over each host's sockets.
+pub fn net() -> Vec<Scenario> {
+    net::SCENARIOS.to_vec()
+}
+
+/// Finds a scenario by name, among [`all`] and [`net`].
 pub fn find(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all().into_iter().chain(net()).find(|s| s.name == name)
 }
 
 /// Runs a scenario on a blocking host: a fresh loop, `run_forever` until
