@@ -57,6 +57,12 @@ demo-signals:
 test-sigchld:
     ANYLOOP_FORCE_SIGCHLD=1 cargo test -p anyloop-tests --test subprocess --test reaping --test pipes
 
+# Child-process pipe throughput through `cat`: anyloop, plain std threads,
+# and CPython's asyncio (if python3 is installed), side by side (< 1 min).
+bench-pipes mib="256":
+    cargo run -q --release -p anyloop-bench --bin pipebench -- {{mib}}
+    if command -v python3 >/dev/null; then python3 bench/py/pipebench.py {{mib}}; fi
+
 # Clippy and rustdoc for the browser build (the browser crates are empty
 # natively, so `lint` does not see their code).
 lint-browser:
