@@ -445,6 +445,40 @@ fn close_notify_is_eof_but_a_bare_fin_is_a_truncation() {
     });
 }
 
+/// Keeps its side open after the peer's close_notify and never closes.
+#[derive(Default)]
+struct Lingerer;
+impl BaseProtocol for Lingerer {}
+impl Protocol for Lingerer {
+    fn data_received(&mut self, _data: &[u8]) {}
+    fn eof_received(&mut self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn close_waits_for_the_peers_close_notify_at_most_ssl_shutdown_timeout() {
+    let p = pki();
+    run(move |lp| async move {
+        let opts = ServerOptions { ssl: Some(server_tls(&p.cert)), ..Default::default() };
+        let server = lp.create_server(Lingerer::default, Some("127.0.0.1"), 0, opts).await.unwrap();
+        let mut opts = connect_opts(client_tls(&p.ca), "localhost");
+        opts.ssl_shutdown_timeout = Some(Duration::from_millis(300));
+        let (t, rec) = lp.create_connection(Rec::default, "127.0.0.1", port_of(&server), opts).await.unwrap();
+        let start = Instant::now();
+        t.close();
+        assert!(t.is_closing());
+        wait_until(|| rec.borrow().lost.is_some()).await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(5), "{took:?}");
+        let rec = rec.borrow();
+        let e = rec.lost.as_ref().unwrap().as_ref().expect("a shutdown timeout is an error");
+        assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+        assert!(e.to_string().contains("shutdown"), "{e}");
+        server.close();
+    });
+}
+
 /// The client side of the flow-control test: counts pause/resume.
 #[derive(Default)]
 struct FlowProbe {
@@ -792,5 +826,11 @@ fn tls_options_are_checked() {
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         let e = TlsConfig::client().cipher_suites(["TLS_NOPE"]).build().unwrap_err();
         assert!(e.to_string().contains("unknown cipher suite"), "{e}");
+        // A name that is no DNS name: refused before any byte is sent.
+        let server = tls_echo_server(&lp, server_tls(&p.cert)).await;
+        let e = connect_err(&lp, port_of(&server), client_tls(&p.ca), "not a host name!").await;
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("invalid server_hostname"), "{e}");
+        server.close();
     });
 }
