@@ -68,7 +68,9 @@ const FAILED: u32 = 1 << 12; // a fatal error: nothing more is processed
 const LOST: u32 = 1 << 13; // the raw transport's connection_lost came
 const BATCH: u32 = 1 << 14; // delivering input: the application's writes go out together at the end
 
-/// The largest plaintext read handed to the application at once.
+/// The plaintext read handed to the application at once: what rustls
+/// holds (a record's worth, usually), within these bounds.
+const READ_MIN: usize = 16 * 1024;
 const READ_MAX: usize = 256 * 1024;
 /// Buffers handed to the raw transport's `writelines` at once.
 const MAX_IOV: usize = 64;
@@ -355,7 +357,7 @@ impl Session {
             if !discard && self.has(APP_PAUSED | HOLD) {
                 return false;
             }
-            let hint = self.plaintext.get().clamp(1, READ_MAX);
+            let hint = self.plaintext.get().clamp(READ_MIN, READ_MAX);
             let r = if discard {
                 // After close() nothing reaches the application, but the
                 // stream is read on, to the peer's close_notify.
