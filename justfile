@@ -95,7 +95,7 @@ test-tls:
     command -v openssl >/dev/null || (apt-get update -q && (apt-get install -y -q openssl || apt-get install -y -q openssl))
     cargo clippy --workspace --all-targets --features tls -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p anyloop -p anyloop-tls -p anyloop-native --features tls
-    cargo test -p anyloop-tests --features tls --test tls --test tls_peers
+    cargo test -p anyloop-tests --features tls --test tls --test tls_peers --test tls_fds
     cargo test -p anyloop-tls
     cargo run -q --example tls_echo --features tls
 

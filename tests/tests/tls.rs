@@ -345,6 +345,38 @@ fn client_certificates_required_and_checked() {
             assert!(e.to_string().contains("the peer"), "{e}");
         }
         server.close();
+
+        // Optional client authentication: a client without a certificate is
+        // served too (and the server sees no peercert).
+        let ssl = TlsConfig::server(p.cert.pem.as_bytes(), p.cert.key.as_bytes())
+            .client_auth_optional(p.ca.pem.as_bytes())
+            .build()
+            .unwrap();
+        let seen: Rc<RefCell<Vec<bool>>> = Rc::default();
+        let s2 = seen.clone();
+        let opts = ServerOptions { ssl: Some(Rc::new(ssl)), ..Default::default() };
+        let server = lp
+            .start_server(
+                move |r, w| {
+                    s2.borrow_mut().push(w.get_extra_info("peercert").is_some());
+                    echo(r, w)
+                },
+                Some("127.0.0.1"),
+                0,
+                opts,
+            )
+            .await
+            .unwrap();
+        let port = port_of(&server);
+        for ssl in [client_tls(&p.ca), with(&client_cert)] {
+            let (mut r, w) =
+                lp.open_connection_with("127.0.0.1", port, connect_opts(ssl, "localhost"), 1024).await.unwrap();
+            w.write(b"hi\n").unwrap();
+            assert_eq!(r.readline().await.unwrap(), b"hi\n");
+            w.close();
+        }
+        assert_eq!(*seen.borrow(), [false, true]);
+        server.close();
     });
 }
 

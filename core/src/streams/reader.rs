@@ -283,6 +283,7 @@ impl StreamReader {
 
     /// Takes every byte received and not yet read (for `start_tls`: they
     /// are the start of the TLS stream).
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub(crate) fn take_unread(&mut self) -> Vec<u8> {
         self.gather();
         let out = self.local[self.pos..self.end].to_vec();
