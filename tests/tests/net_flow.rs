@@ -84,7 +84,7 @@ fn pause_and_resume_writing_at_the_water_marks() {
     block_on(&lp, T, async {
         let lp = get_running_loop().unwrap();
         // The server's side does not read at first.
-        let (server, addr, conns) = server_with(|lp| Recorder::new(lp)).await;
+        let (server, addr, conns) = server_with(Recorder::new).await;
         let (t, p) = lp
             .create_connection(|| Marks { transport: None, seen: vec![] }, "127.0.0.1", addr.port(), Default::default())
             .await
@@ -136,7 +136,7 @@ fn pause_reading_keeps_data_in_the_kernel() {
     let lp = anyloop::new_event_loop().unwrap();
     block_on(&lp, T, async {
         let lp = get_running_loop().unwrap();
-        let (server, addr, conns) = server_with(|lp| Recorder::new(lp)).await;
+        let (server, addr, conns) = server_with(Recorder::new).await;
         let c = lp.create_connection(
             || Recorder::new(&get_running_loop().unwrap()),
             "127.0.0.1",
@@ -174,7 +174,7 @@ fn close_flushes_everything_and_abort_drops_it() {
     let lp = anyloop::new_event_loop().unwrap();
     block_on(&lp, T, async {
         let lp = get_running_loop().unwrap();
-        let (server, addr, conns) = server_with(|lp| Recorder::new(lp)).await;
+        let (server, addr, conns) = server_with(Recorder::new).await;
         let (t, p) = lp
             .create_connection(
                 || Recorder::new(&get_running_loop().unwrap()),

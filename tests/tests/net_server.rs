@@ -14,6 +14,8 @@ use anyloop_tests::{Recorder, Shared, block_on};
 
 const T: Duration = Duration::from_secs(30);
 
+type Conns = Rc<RefCell<Vec<Shared>>>;
+
 async fn sleep_ms(ms: u64) {
     let lp = get_running_loop().unwrap();
     let f = lp.create_future::<()>();
@@ -25,7 +27,7 @@ async fn sleep_ms(ms: u64) {
     f.await.unwrap();
 }
 
-fn echo_factory(list: Rc<RefCell<Vec<Shared>>>) -> anyloop::backend::StreamProtocolFactory {
+fn echo_factory(list: Conns) -> anyloop::backend::StreamProtocolFactory {
     Rc::new(move || {
         let (sp, rc) = StreamProtocol::plain(Recorder::echo(&get_running_loop().unwrap()));
         list.borrow_mut().push(rc);
@@ -85,7 +87,7 @@ fn close_with_clients_connected_then_wait_closed() {
         assert!(!waiting.done());
         // close_clients closes what is left.
         server.close_clients();
-        waiting.await.unwrap();
+        waiting.await.unwrap().unwrap();
         let lost = p2.borrow().lost.clone();
         lost.await.unwrap();
         assert!(t2.is_closing());
@@ -128,7 +130,8 @@ fn reuse_port_lets_two_servers_share_a_port() {
     let lp = anyloop::new_event_loop().unwrap();
     block_on(&lp, T, async {
         let lp = get_running_loop().unwrap();
-        let (c1, c2): (Rc<RefCell<Vec<Shared>>>, Rc<RefCell<Vec<Shared>>>) = Default::default();
+        let c1: Conns = Rc::default();
+        let c2: Conns = Rc::default();
         let opts = ServerOptions { reuse_port: true, ..Default::default() };
         let s1 = lp
             .create_server_with(echo_factory(c1.clone()), vec!["127.0.0.1".into()], Some(0), opts.clone())
