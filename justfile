@@ -30,3 +30,27 @@ build-targets:
 # Core microbenchmarks against a plain VecDeque + BinaryHeap loop (< 3 min).
 bench:
     cargo run --release -p anyloop-bench --bin microbench
+
+# The spec's SIGINT/SIGTERM example: start it, send it each signal by the pid
+# it prints, and check its output and exit status.
+demo-signals:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q --example signals
+    bin="${CARGO_TARGET_DIR:-target}/debug/examples/signals"
+    for sig in INT TERM; do
+        out=$(mktemp)
+        "$bin" > "$out" & child=$!
+        for _ in $(seq 100); do grep -q '^pid ' "$out" && break; sleep 0.05; done
+        pid=$(sed -n 's/^pid \([0-9]*\):.*/\1/p' "$out")
+        kill -"$sig" "$pid"
+        wait "$child"
+        cat "$out"
+        grep -qx "got signal SIG$sig: exit" "$out"
+        rm -f "$out"
+    done
+
+# The process tests again, with every loop forced onto the SIGCHLD child
+# watcher (the path macOS and the BSDs take) instead of Linux's pidfd.
+test-sigchld:
+    ANYLOOP_FORCE_SIGCHLD=1 cargo test -p anyloop-tests --test subprocess --test reaping --test pipes

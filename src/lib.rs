@@ -40,3 +40,24 @@ pub use anyloop_js as host;
 pub fn new_event_loop() -> Result<EventLoop, Error> {
     host::new_event_loop()
 }
+
+/// asyncio's `asyncio.run`: a new loop runs `fut` to completion; tasks
+/// left over are cancelled and awaited, the default executor is shut down,
+/// and the loop is closed. A two-line `main`:
+///
+/// ```
+/// fn main() -> Result<(), anyloop::Error> {
+///     anyloop::run(async {
+///         anyloop::sleep(std::time::Duration::from_millis(10)).await;
+///         println!("Hello World");
+///     })
+/// }
+/// # main().unwrap();
+/// ```
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub fn run<F>(fut: F) -> Result<F::Output, Error>
+where
+    F: core::future::Future + 'static,
+{
+    new_event_loop()?.run_and_close(fut)
+}

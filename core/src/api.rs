@@ -204,6 +204,19 @@ impl EventLoop {
         Ok((t, p))
     }
 
+    /// [`create_unix_connection`](Self::create_unix_connection) with any
+    /// stream protocol.
+    pub async fn create_unix_connection_with(
+        &self,
+        protocol: StreamProtocol,
+        path: &str,
+        opts: ConnectOptions,
+    ) -> Result<Rc<dyn Transport>, Error> {
+        self.open()?;
+        let net = self.net("create_unix_connection")?;
+        net.create_unix_connection(self, protocol, Some(String::from(path)), opts).await
+    }
+
     /// Wraps an already connected socket (the loop takes ownership).
     pub async fn connect_accepted_socket<P: Protocol + 'static>(
         &self,
@@ -268,10 +281,20 @@ impl EventLoop {
         path: &str,
         opts: ServerOptions,
     ) -> Result<Server, Error> {
+        self.create_unix_server_with(Rc::new(move || StreamProtocol::plain(factory()).0), path, opts).await
+    }
+
+    /// [`create_unix_server`](Self::create_unix_server) with any stream
+    /// protocol factory.
+    pub async fn create_unix_server_with(
+        &self,
+        factory: crate::backend::StreamProtocolFactory,
+        path: &str,
+        opts: ServerOptions,
+    ) -> Result<Server, Error> {
         self.open()?;
         let net = self.net("create_unix_server")?;
-        let f = Rc::new(move || StreamProtocol::plain(factory()).0);
-        net.create_unix_server(self, f, Some(String::from(path)), opts).await
+        net.create_unix_server(self, factory, Some(String::from(path)), opts).await
     }
 
     // ----- Transferring files -----

@@ -14,6 +14,7 @@
 //!    schedule wait for the next iteration, which is what makes `stop()`
 //!    inside a batch let the rest of the batch run.
 
+use alloc::collections::VecDeque;
 use core::future::Future;
 use core::time::Duration;
 
@@ -58,33 +59,56 @@ impl EventLoop {
         if next_timer.is_some() {
             let now = inner.host.now();
             let mut ready = inner.ready.borrow_mut();
-            inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(Item::Callback(crate::Handle { inner: cb })));
+            inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(cb));
         }
-        let n = inner.ready.borrow().len();
+        // Swap the ready queue for an empty one: the batch is exactly what
+        // was ready now, and what it schedules lands in the fresh queue for
+        // the next iteration — without a RefCell round trip per callback.
+        let mut batch = core::mem::take(&mut *inner.spare.borrow_mut());
+        core::mem::swap(&mut batch, &mut *inner.ready.borrow_mut());
         if inner.debug.get() {
-            for _ in 0..n {
-                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
+            while let Some(item) = batch.pop_front() {
                 self.run_item_timed(item);
             }
         } else {
-            for _ in 0..n {
-                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
-                self.run_item(item);
+            self.run_batch(&mut batch);
+        }
+        *inner.spare.borrow_mut() = batch;
+        Ok(())
+    }
+
+    /// Runs every item of `batch`. One `catch_unwind` covers the whole
+    /// batch: a panic is reported with the callback that raised it, and the
+    /// rest of the batch carries on in a fresh `catch_unwind`.
+    fn run_batch(&self, batch: &mut VecDeque<Item>) {
+        let mut current: Option<Item> = None;
+        while !batch.is_empty() {
+            let outcome = crate::panic::catch(|| {
+                while let Some(item) = batch.pop_front() {
+                    current.insert(item).run(self);
+                }
+            });
+            if let Err(e) = outcome {
+                match current.take() {
+                    Some(item) => self.report_callback_panic(crate::Handle::from_rc(item), e),
+                    None => self.report_callback_panic_unknown(e),
+                }
             }
         }
-        Ok(())
     }
 
     #[inline]
     fn run_item(&self, item: Item) {
-        match item {
-            Item::Callback(h) => {
-                if let Err(e) = crate::panic::catch(|| h.inner.run(self)) {
-                    self.report_callback_panic(h, e);
-                }
-            }
-            Item::Task(t) => t.step(self),
+        if let Err(e) = crate::panic::catch(|| item.run(self)) {
+            self.report_callback_panic(crate::Handle::from_rc(item), e);
         }
+    }
+
+    #[cold]
+    fn report_callback_panic_unknown(&self, e: Error) {
+        let mut ctx = ExceptionContext::new("Exception in a loop callback");
+        ctx.exception = Some(e);
+        self.call_exception_handler(&ctx);
     }
 
     #[cold]
@@ -100,10 +124,7 @@ impl EventLoop {
 
     /// Debug mode: run and time one item, warning if it was slow.
     fn run_item_timed(&self, item: Item) {
-        let what = match &item {
-            Item::Callback(h) => alloc::format!("{h:?}"),
-            Item::Task(t) => alloc::format!("{t:?}"),
-        };
+        let what = alloc::format!("{:?}", crate::Handle::from_rc(item.clone()));
         let t0 = self.inner.host.now();
         self.run_item(item);
         let took = self.inner.host.now() - t0;
@@ -310,5 +331,72 @@ impl EventLoop {
         let factory = inner.task_factory.borrow_mut().take();
         drop((handler, factory));
         Ok(())
+    }
+}
+
+impl EventLoop {
+    /// asyncio's `asyncio.run` on this loop: runs `fut` to completion, then
+    /// cancels the tasks still pending and lets them finish, shuts the
+    /// default executor down, and closes the loop. Returns `fut`'s output
+    /// (or the first error, with the loop closed either way).
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, testing::VirtualClock};
+    /// # use core::time::Duration;
+    /// let lp = EventLoop::new(VirtualClock::new());
+    /// let out = lp.clone().run_and_close(async {
+    ///     anyloop_core::spawn(anyloop_core::sleep(Duration::from_secs(9))).unwrap(); // left over
+    ///     "done"
+    /// });
+    /// assert_eq!(out.unwrap(), "done");
+    /// assert!(lp.is_closed());
+    /// ```
+    #[track_caller]
+    pub fn run_and_close<F>(self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + 'static,
+    {
+        let result = self.run_until_complete(fut);
+        let cancelled = self.cancel_all_tasks();
+        let executor = if self.is_closed() {
+            Ok(())
+        } else {
+            let lp = self.clone();
+            self.run_until_complete(async move { lp.shutdown_default_executor().await }).and_then(|r| r)
+        };
+        let closed = self.close();
+        let out = result?;
+        cancelled?;
+        executor?;
+        closed?;
+        Ok(out)
+    }
+
+    /// Cancels every pending task and runs the loop until they are done
+    /// (the first half of `asyncio.run`'s cleanup).
+    pub fn cancel_all_tasks(&self) -> Result<(), Error> {
+        if self.is_closed() {
+            return Ok(());
+        }
+        let tasks = self.all_tasks();
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        for t in &tasks {
+            t.cancel(None);
+        }
+        let left = alloc::rc::Rc::new(core::cell::Cell::new(tasks.len()));
+        let done = self.create_future::<()>();
+        for t in &tasks {
+            let left = left.clone();
+            let done = done.clone();
+            t.add_done_callback(move |_, _| {
+                left.set(left.get() - 1);
+                if left.get() == 0 {
+                    let _ = done.set_result(());
+                }
+            });
+        }
+        self.run_until_complete(done)?
     }
 }

@@ -30,15 +30,26 @@ mod executor;
 mod host;
 mod io;
 pub mod net;
+mod process;
 pub mod reactor;
+mod signals;
 #[cfg(unix)]
 mod sock;
 pub mod stream;
 mod util;
 
+/// Signal numbers (`SIGINT`, `SIGTERM`…, those of the target OS) and names,
+/// for `add_signal_handler`.
+pub mod signal {
+    pub use crate::signals::name;
+    #[cfg(unix)]
+    pub use signal_hook::consts::signal::*;
+}
+
 pub use anyloop_core::EventLoop;
 pub use executor::ThreadPool;
 pub use host::NativeHost;
+pub use process::ChildWatcher;
 
 /// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
 ///

@@ -765,6 +765,12 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
         if self.has(CLOSING | LOST | EOF_REQUESTED) {
             return Ok(());
         }
+        if self.direction == Direction::WriteOnly {
+            // A pipe cannot be half-closed: its end of file is the write end
+            // closing once the buffer is flushed (asyncio's write pipes).
+            self.close();
+            return Ok(());
+        }
         if !self.can_eof {
             return Err(Error::new(ErrorKind::Unsupported, "this transport cannot write EOF"));
         }
