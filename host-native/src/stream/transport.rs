@@ -553,6 +553,7 @@ impl<S: StreamIo> StreamTransport<S> {
 
     // ----- sendfile support (crate::net::sendfile) -----
     /// Waits until the write buffer is empty. `Err` if the connection is lost.
+    #[cfg_attr(not(unix), allow(dead_code))] // sendfile is Unix-only
     pub(crate) fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.has(LOST) {
             return Poll::Ready(Err(closing_error()));
@@ -565,6 +566,7 @@ impl<S: StreamIo> StreamTransport<S> {
     }
 
     /// Registers for the next writable event (while sendfile owns the socket).
+    #[cfg_attr(not(unix), allow(dead_code))] // sendfile is Unix-only
     pub(crate) fn poll_writable_once(&self, cx: &mut Context<'_>, armed: &mut bool) -> Poll<Result<(), Error>> {
         if self.has(LOST) {
             return Poll::Ready(Err(closing_error()));
@@ -579,6 +581,7 @@ impl<S: StreamIo> StreamTransport<S> {
 
     /// Marks the start or end of a sendfile: `write()` is refused meanwhile
     /// and reading is paused (asyncio's `_sendfile_native` does the same).
+    #[cfg_attr(not(unix), allow(dead_code))] // sendfile is Unix-only
     pub(crate) fn set_sendfile(&self, active: bool) -> Result<(), Error> {
         if active {
             self.check_writable()?;
