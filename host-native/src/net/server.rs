@@ -101,7 +101,8 @@ impl Dispatch for Listener {
     }
 
     fn loop_closed(&self) {
-        if let Some(s) = self.server.borrow_mut().take() {
+        let server = self.server.borrow().clone();
+        if let Some(s) = server {
             s.close();
         }
     }

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use anyloop::{EventLoop, Instant};
 
+// Hosts with sockets: native, and WASI preview 2.
+#[cfg(any(not(target_family = "wasm"), all(target_os = "wasi", target_env = "p2")))]
+mod net;
 mod scheduling;
 
 /// A scenario's verdict.
@@ -49,7 +52,10 @@ pub struct Scenario {
 
 /// Every scenario, in a stable order.
 pub fn all() -> Vec<Scenario> {
-    scheduling::SCENARIOS.to_vec()
+    let mut all = scheduling::SCENARIOS.to_vec();
+    #[cfg(any(not(target_family = "wasm"), all(target_os = "wasi", target_env = "p2")))]
+    all.extend_from_slice(net::SCENARIOS);
+    all
 }
 
 /// Finds a scenario by name.
