@@ -315,3 +315,41 @@ fn buffered_protocol_receives_into_its_own_buffer() {
     assert!(sink.hints.iter().all(|&h| h > 0));
     lp.close().unwrap();
 }
+
+#[test]
+fn set_protocol_takes_effect_between_callbacks() {
+    let lp = anyloop::new_event_loop().unwrap();
+    block_on(&lp, T, async {
+        let lp = get_running_loop().unwrap();
+        let (server, addr, conns) = server_with(Recorder::new).await;
+        let (t, one) = lp
+            .create_connection(
+                || Recorder::new(&get_running_loop().unwrap()),
+                "127.0.0.1",
+                addr.port(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let s = first(&conns).await;
+        let st = s.borrow().transport.clone().unwrap();
+        st.write(b"to the first protocol").unwrap();
+        while one.borrow().data.len() < 21 {
+            sleep_ms(1).await;
+        }
+        let (sp, second) = StreamProtocol::plain(Recorder::new(&lp));
+        t.set_protocol(sp.clone());
+        assert!(t.get_protocol().ptr_eq(&sp));
+        st.write(b"to the second").unwrap();
+        st.close();
+        let lost = second.borrow().lost.clone();
+        assert!(lost.await.unwrap().is_none());
+        assert_eq!(one.borrow().data, b"to the first protocol");
+        assert_eq!(second.borrow().data, b"to the second");
+        assert_eq!(one.borrow().events.last(), Some(&Ev::Data(21)), "the first protocol heard the end");
+        // After the connection is gone, get_protocol still names the protocol.
+        assert!(t.get_protocol().ptr_eq(&sp));
+        server.close();
+    });
+    lp.close().unwrap();
+}

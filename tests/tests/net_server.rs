@@ -352,3 +352,39 @@ fn connect_accepted_socket_wraps_a_std_connection() {
     assert_eq!(peer.join().unwrap(), b"from the peer");
     lp.close().unwrap();
 }
+
+#[test]
+fn abort_clients_drops_every_connection() {
+    let lp = anyloop::new_event_loop().unwrap();
+    block_on(&lp, T, async {
+        let lp = get_running_loop().unwrap();
+        let conns: Conns = Rc::default();
+        let server = lp
+            .create_server_with(
+                echo_factory(conns.clone()),
+                vec!["127.0.0.1".into()],
+                Some(0),
+                ServerOptions::default(),
+            )
+            .await
+            .unwrap();
+        let port = ip(&server).port();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let (t, p) = client(port).await.unwrap();
+            roundtrip(&t, &p, b"hi").await;
+            clients.push((t, p));
+        }
+        server.close();
+        server.abort_clients();
+        server.wait_closed().await.unwrap();
+        for s in conns.borrow().iter() {
+            assert!(s.borrow().lost.done());
+        }
+        for (_, p) in &clients {
+            let lost = p.borrow().lost.clone();
+            lost.await.unwrap();
+        }
+    });
+    lp.close().unwrap();
+}
