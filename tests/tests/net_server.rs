@@ -388,3 +388,47 @@ fn abort_clients_drops_every_connection() {
     });
     lp.close().unwrap();
 }
+
+#[test]
+fn failed_attempts_are_reported_one_or_all() {
+    let lp = anyloop::new_event_loop().unwrap();
+    // Two loopback addresses where nobody listens on the port.
+    let port = std::net::TcpListener::bind("127.0.0.4:0").unwrap().local_addr().unwrap().port();
+    let a: SocketAddr = format!("127.0.0.4:{port}").parse().unwrap();
+    let b: SocketAddr = format!("127.0.0.5:{port}").parse().unwrap();
+    block_on(&lp, T, async move {
+        let lp = get_running_loop().unwrap();
+        for (all_errors, delay) in [(false, None), (true, None), (true, Some(Duration::from_millis(50)))] {
+            let opts = ConnectOptions { all_errors, happy_eyeballs_delay: delay, ..Default::default() };
+            let (sp, _) = StreamProtocol::plain(Recorder::new(&lp));
+            let e = anyloop::host::net::connect::create_connection_to(&lp, sp, &[a, b], opts).await.err().unwrap();
+            let msg = e.to_string();
+            assert!(msg.contains(&a.to_string()) && msg.contains(&b.to_string()), "{msg}");
+            if all_errors {
+                assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{msg}");
+                assert!(msg.starts_with("create_connection failed"), "{msg}");
+            } else {
+                assert!(msg.starts_with("Multiple exceptions"), "{msg}");
+            }
+        }
+        // Through name resolution, with Happy Eyeballs on: localhost works.
+        let server = lp
+            .create_server(
+                || Recorder::echo(&get_running_loop().unwrap()),
+                Some("127.0.0.1"),
+                0,
+                ServerOptions::default(),
+            )
+            .await
+            .unwrap();
+        let opts = ConnectOptions { happy_eyeballs_delay: Some(Duration::from_millis(250)), ..Default::default() };
+        let (t, p) = lp
+            .create_connection(|| Recorder::new(&get_running_loop().unwrap()), "localhost", ip(&server).port(), opts)
+            .await
+            .unwrap();
+        roundtrip(&t, &p, b"via localhost").await;
+        t.close();
+        server.close();
+    });
+    lp.close().unwrap();
+}

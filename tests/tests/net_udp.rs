@@ -179,3 +179,29 @@ fn allow_broadcast_and_reuse_port_are_set() {
     });
     lp.close().unwrap();
 }
+
+#[test]
+fn endpoint_on_an_existing_socket() {
+    use std::os::fd::IntoRawFd;
+    let lp = anyloop::new_event_loop().unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let mine = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let my_addr = mine.local_addr().unwrap();
+    let fd = mine.into_raw_fd();
+    block_on(&lp, T, async move {
+        let lp = get_running_loop().unwrap();
+        let opts = DatagramOptions { sock: Some(fd), ..Default::default() };
+        let (t, p) = lp.create_datagram_endpoint(Rec::default, opts).await.map_err(|e| e.to_string()).unwrap();
+        assert_eq!(addr_of(&t, "sockname"), my_addr);
+        peer.send_to(b"to an adopted socket", my_addr).unwrap();
+        until(&lp, || !p.borrow().got.is_empty()).await;
+        assert_eq!(p.borrow().got[0], (b"to an adopted socket".to_vec(), peer_addr));
+        // Options that would change the socket are refused with sock.
+        let opts = DatagramOptions { sock: Some(fd), allow_broadcast: true, ..Default::default() };
+        let e = lp.create_datagram_endpoint(Rec::default, opts).await.err().map(|e| e.kind());
+        assert_eq!(e, Some(ErrorKind::InvalidInput));
+        t.close();
+    });
+    lp.close().unwrap();
+}
