@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Everything: lints, the native test suite, the cross-target builds.
-test: setup lint test-native build-targets
+test: setup lint lint-browser test-native test-sigchld build-targets test-browser
 
 # The main demo: the spec's hello_world and display_date examples.
 demo:
@@ -13,11 +13,13 @@ demo:
 # Rust targets the tests build for.
 setup:
     rustup target add x86_64-unknown-none x86_64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc
+    rustup target add wasm32-unknown-unknown
 
-# Formatting and clippy, warnings are errors.
+# Formatting, clippy and rustdoc; warnings are errors.
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Unit, integration and doc tests on the native host.
 test-native:
@@ -60,6 +62,37 @@ demo-signals:
 # watcher (the path macOS and the BSDs take) instead of Linux's pidfd.
 test-sigchld:
     ANYLOOP_FORCE_SIGCHLD=1 cargo test -p anyloop-tests --test subprocess --test reaping --test pipes
+
+# Child-process pipe throughput through `cat`: anyloop, plain std threads,
+# and CPython's asyncio (if python3 is installed), side by side (< 1 min).
+bench-pipes mib="256":
+    cargo run -q --release -p anyloop-bench --bin pipebench -- {{mib}}
+    if command -v python3 >/dev/null; then python3 bench/py/pipebench.py {{mib}}; fi
+
+# Clippy and rustdoc for the browser build (the browser crates are empty
+# natively, so `lint` does not see their code).
+lint-browser:
+    cargo clippy -p anyloop-js --target wasm32-unknown-unknown -- -D warnings
+    cargo clippy -p anyloop-js -p anyloop-browser-tests -p browser-echo -p anyloop-bench-browser -p anyloop-scenarios --all-targets --target wasm32-unknown-unknown -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p anyloop -p anyloop-js -p anyloop-browser-tests -p browser-echo -p anyloop-bench-browser --target wasm32-unknown-unknown
+
+# The browser host in headless Chromium: wasm-bindgen tests against a
+# WebSocket echo server on 127.0.0.1, every scenario, and the browser_echo
+# page check (installs Chromium, chromedriver, wasm-bindgen-cli and a
+# Python venv for the echo server as needed).
+test-browser:
+    bash tests/browser/browser.sh test
+
+# examples/browser_echo: builds the page and serves it (and its echo
+# server) on 127.0.0.1 until interrupted; prints the page's URL first.
+demo-browser:
+    bash tests/browser/browser.sh demo
+
+# Callbacks per second in headless Chromium, anyloop against a plain JS
+# loop doing the same work, and the example's .wasm size.
+bench-browser:
+    bash tests/browser/browser.sh bench
+    bash tests/browser/browser.sh size
 
 # The TCP echo benchmark (../shared/bench): anyloop's tcp_echo_server vs raw
 # mio, tokio current-thread and uvloop (if pip can install it), interleaved;

@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     pub(crate) in_iteration: Cell<bool>,
+    /// A driven host yielded in the middle of a batch
+    /// ([`EventLoop::step_yielding`]); the rest of it waits in `spare`.
+    pub(crate) partial_batch: Cell<bool>,
     /// True while a driven host must hear about new work: running, and no
     /// iteration in progress.
     pub(crate) notify: Cell<bool>,
@@ -135,6 +138,7 @@ impl EventLoop {
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
                 in_iteration: Cell::new(false),
+                partial_batch: Cell::new(false),
                 notify: Cell::new(false),
                 debug: Cell::new(debug_from_env()),
                 slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),

@@ -11,7 +11,7 @@
 //!
 //! ## The host contract
 //!
-//! A [`Host`] provides four things (details in [`host`](crate::host)):
+//! A [`Host`] provides four things (details in [`host`]):
 //!
 //! 1. **a monotonic clock**, [`Host::now`], as an [`Instant`] (nanoseconds
 //!    since an origin the host picks; the core never reads a clock itself);

@@ -22,19 +22,68 @@ use crate::event_loop::{Item, closed_error};
 use crate::exception::emit;
 use crate::{Error, ErrorKind, EventLoop, ExceptionContext, HostMode, Step};
 
+/// Asked after each callback of a batch whether to yield to the platform.
+type ShouldYield<'a> = Option<&'a mut dyn FnMut() -> bool>;
+
 impl EventLoop {
     /// One iteration. `poll_io`: wait in the host (blocking hosts).
-    fn run_once(&self, poll_io: bool) -> Result<(), Error> {
+    /// `should_yield` (driven hosts): may end the iteration in the middle of
+    /// its batch; the rest of the batch runs first in the next call.
+    fn run_once(&self, poll_io: bool, should_yield: ShouldYield<'_>) -> Result<(), Error> {
         let inner = &*self.inner;
         inner.in_iteration.set(true);
         inner.notify.set(false);
-        let result = self.run_once_inner(poll_io);
+        let result = self.run_once_inner(poll_io, should_yield);
         inner.in_iteration.set(false);
         inner.notify.set(inner.mode == HostMode::Driven && inner.running.get() && !inner.stopping.get());
         result
     }
 
-    fn run_once_inner(&self, poll_io: bool) -> Result<(), Error> {
+    fn run_once_inner(&self, poll_io: bool, should_yield: ShouldYield<'_>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        // A batch a driven host yielded in the middle of waits in `spare`:
+        // finish it before looking at I/O or timers, so the order is what
+        // it would have been.
+        let resume = inner.partial_batch.replace(false);
+        if !resume {
+            self.collect_ready(poll_io)?;
+        }
+        // Swap the ready queue for an empty one: the batch is exactly what
+        // was ready now, and what it schedules lands in the fresh queue for
+        // the next iteration — without a RefCell round trip per callback.
+        let mut batch = core::mem::take(&mut *inner.spare.borrow_mut());
+        if !resume {
+            core::mem::swap(&mut batch, &mut *inner.ready.borrow_mut());
+        }
+        let debug = inner.debug.get();
+        match should_yield {
+            None if debug => {
+                while let Some(item) = batch.pop_front() {
+                    self.run_item_timed(item);
+                }
+            }
+            None => self.run_batch(&mut batch),
+            Some(should_yield) => {
+                while let Some(item) = batch.pop_front() {
+                    if debug {
+                        self.run_item_timed(item);
+                    } else {
+                        self.run_item(item);
+                    }
+                    if !batch.is_empty() && should_yield() {
+                        inner.partial_batch.set(true);
+                        break;
+                    }
+                }
+            }
+        }
+        *inner.spare.borrow_mut() = batch;
+        Ok(())
+    }
+
+    /// Steps 1–4 of an iteration: wait for I/O (blocking hosts), take in
+    /// other threads' callbacks, and move due timers to the ready queue.
+    fn collect_ready(&self, poll_io: bool) -> Result<(), Error> {
         let inner = &*self.inner;
         self.drain_remote();
         let next_timer = inner.timers.borrow_mut().next_deadline();
@@ -61,19 +110,6 @@ impl EventLoop {
             let mut ready = inner.ready.borrow_mut();
             inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(cb));
         }
-        // Swap the ready queue for an empty one: the batch is exactly what
-        // was ready now, and what it schedules lands in the fresh queue for
-        // the next iteration — without a RefCell round trip per callback.
-        let mut batch = core::mem::take(&mut *inner.spare.borrow_mut());
-        core::mem::swap(&mut batch, &mut *inner.ready.borrow_mut());
-        if inner.debug.get() {
-            while let Some(item) = batch.pop_front() {
-                self.run_item_timed(item);
-            }
-        } else {
-            self.run_batch(&mut batch);
-        }
-        *inner.spare.borrow_mut() = batch;
         Ok(())
     }
 
@@ -189,7 +225,7 @@ impl EventLoop {
             return Ok(());
         }
         let result = loop {
-            if let Err(e) = self.run_once(true) {
+            if let Err(e) = self.run_once(true, None) {
                 break Err(e);
             }
             if self.inner.stopping.get() {
@@ -205,6 +241,50 @@ impl EventLoop {
     /// [`Step::Stopped`] once `stop` took effect, or if the loop is not
     /// running.
     pub fn step(&self) -> Result<Step, Error> {
+        self.step_inner(None)
+    }
+
+    /// Driven hosts: [`step`](Self::step), asking `should_yield` after each
+    /// callback whether to give the platform its turn (a browser keeps its
+    /// page responsive this way through a long batch). When it answers
+    /// `true` the step ends there and returns [`Step::Ready`]; the rest of
+    /// the batch runs first in the next step, before timers that came due
+    /// meanwhile and before callbacks the batch scheduled — the order is the
+    /// one an unbroken batch would have had. `stop()` takes effect once the
+    /// whole batch has run.
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, Host, HostMode, HostWaker, Instant, NoopWaker, Step, Error};
+    /// # use std::{any::Any, cell::RefCell, rc::Rc, sync::Arc, time::Duration};
+    /// # struct Driven;
+    /// # impl Host for Driven {
+    /// #     fn now(&self) -> Instant { Instant::ZERO }
+    /// #     fn wait(&self, _: &EventLoop, _: Option<Duration>) -> Result<(), Error> { Ok(()) }
+    /// #     fn remote_waker(&self) -> Result<Arc<dyn HostWaker>, Error> { Ok(Arc::new(NoopWaker)) }
+    /// #     fn mode(&self) -> HostMode { HostMode::Driven }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// # }
+    /// let lp = EventLoop::new(Driven);
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..4 {
+    ///     let log = log.clone();
+    ///     lp.call_soon(move |_| log.borrow_mut().push(i)).unwrap();
+    /// }
+    /// lp.run_forever().unwrap(); // a driven loop: starts and returns
+    /// // Yield after every second callback.
+    /// let mut n = 0;
+    /// let mut every_other = || { n += 1; n % 2 == 0 };
+    /// assert_eq!(lp.step_yielding(&mut every_other).unwrap(), Step::Ready);
+    /// assert_eq!(*log.borrow(), [0, 1]);
+    /// lp.stop(); // takes effect after the batch
+    /// assert_eq!(lp.step_yielding(&mut every_other).unwrap(), Step::Stopped);
+    /// assert_eq!(*log.borrow(), [0, 1, 2, 3]);
+    /// ```
+    pub fn step_yielding(&self, should_yield: &mut dyn FnMut() -> bool) -> Result<Step, Error> {
+        self.step_inner(Some(should_yield))
+    }
+
+    fn step_inner(&self, should_yield: ShouldYield<'_>) -> Result<Step, Error> {
         let inner = &*self.inner;
         if inner.closed.get() {
             return Err(closed_error());
@@ -212,7 +292,10 @@ impl EventLoop {
         if !inner.running.get() {
             return Ok(Step::Stopped);
         }
-        self.run_once(false)?;
+        self.run_once(false, should_yield)?;
+        if inner.partial_batch.get() {
+            return Ok(Step::Ready);
+        }
         if inner.stopping.get() {
             self.finish_running();
             return Ok(Step::Stopped);

@@ -253,6 +253,7 @@ fn each_watcher_is_the_one_in_use() {
 /// reading, and the stdin side fills up).
 struct CatPump {
     data: Rc<Vec<u8>>,
+    chunk: usize,
     sent: usize,
     paused: bool,
     stdin: Option<Rc<dyn Transport>>,
@@ -273,7 +274,7 @@ impl CatPump {
         // watches the buffer itself (see `ProtocolSlot`).
         let (_, high) = stdin.get_write_buffer_limits();
         while !self.paused && self.sent < self.data.len() && stdin.get_write_buffer_size() <= high {
-            let end = (self.sent + 16 * 1024).min(self.data.len());
+            let end = (self.sent + self.chunk).min(self.data.len());
             stdin.write(&self.data[self.sent..end]).unwrap();
             self.sent = end;
             self.max_buffered = self.max_buffered.max(stdin.get_write_buffer_size());
@@ -335,13 +336,16 @@ impl SubprocessProtocol for CatPump {
 
 #[test]
 fn cat_round_trip_of_10_mib_with_flow_control_both_ways() {
-    for w in WATCHERS {
+    // Large writes make resume_writing() write the last chunk and close
+    // stdin from inside the transport's flush: nothing may be dropped.
+    for (w, chunk) in WATCHERS.into_iter().flat_map(|w| [(w, 16 * 1024), (w, 256 * 1024)]) {
         let data = Rc::new(payload(10 << 20));
         let d2 = data.clone();
         let p = run(w, 60, async move |lp: EventLoop| {
             let done = lp.create_future();
             let pump = CatPump {
                 data: d2,
+                chunk,
                 sent: 0,
                 paused: false,
                 stdin: None,
@@ -365,7 +369,7 @@ fn cat_round_trip_of_10_mib_with_flow_control_both_ways() {
         assert!(p.write_pauses > 0, "{w:?}: stdin never paused");
         assert!(p.read_pauses >= 9, "{w:?}");
         // The buffer stays near the high-water mark (64 KiB) plus a write.
-        assert!(p.max_buffered <= 64 * 1024 + 16 * 1024, "{w:?}: {} buffered", p.max_buffered);
+        assert!(p.max_buffered <= 64 * 1024 + chunk, "{w:?}: {} buffered", p.max_buffered);
         assert_eq!(p.events.first(), Some(&Event::Made));
         let tail = &p.events[p.events.len() - 2..];
         assert_eq!(tail, [Event::Exited, Event::Lost], "{w:?}: {:?}", p.events);
@@ -451,10 +455,11 @@ fn writing_to_the_stdin_of_a_child_that_closed_it() {
         run(w, 20, async move |lp: EventLoop| {
             let rec = Recorder::new(&lp);
             let done = rec.done.clone();
-            let cmd = "sleep 0.2; exec 0<&-; echo closed; sleep 0.3";
+            // It reads one line, then closes stdin with the rest unread.
+            let cmd = "read -r line; exec 0<&-; echo closed; sleep 0.3";
             let (t, p) = lp.subprocess_shell(move || rec, cmd, SubprocessOptions::default()).await?;
             let stdin = t.get_pipe_transport(0).unwrap();
-            stdin.write(&payload(1 << 20))?;
+            stdin.write(&[&b"go\n"[..], &payload(1 << 20)].concat())?;
             assert!(stdin.get_write_buffer_size() > 0, "more than a pipe holds");
             done.await?;
             assert_eq!(p.borrow().out, b"closed\n");
@@ -504,4 +509,135 @@ fn the_environment_can_force_sigchld() {
     let default = "sigchld\n";
     assert_eq!(run(None), default);
     assert_eq!(run(Some("0")), default);
+}
+
+/// Keeps no transport: only futures for its exit and end.
+struct Forgetful {
+    exited: LoopFuture<()>,
+    done: LoopFuture<()>,
+}
+
+impl BaseProtocol for Forgetful {
+    fn connection_lost(&mut self, _exc: Option<Error>) {
+        let _ = self.done.set_result(());
+    }
+}
+
+impl SubprocessProtocol for Forgetful {
+    fn process_exited(&mut self) {
+        let _ = self.exited.set_result(());
+    }
+}
+
+#[test]
+fn a_dropped_transport_still_reports_the_exit() {
+    for w in WATCHERS {
+        run(w, 20, async move |lp: EventLoop| {
+            let (exited, done) = (lp.create_future(), lp.create_future());
+            let p = Forgetful { exited: exited.clone(), done: done.clone() };
+            let (t, _) = lp.subprocess_shell(move || p, "sleep 0.1", SubprocessOptions::default()).await?;
+            drop(t);
+            exited.await?;
+            done.await?;
+            Ok::<_, anyloop::Error>(())
+        })
+        .unwrap();
+    }
+}
+
+/// Cancels the task creating the process from `connection_made`, before
+/// the creation returns to it.
+struct CancelCreator {
+    creator: Rc<std::cell::RefCell<Option<anyloop::AnyTask>>>,
+    transport: Rc<std::cell::RefCell<Option<Rc<dyn SubprocessTransport>>>>,
+    done: LoopFuture<()>,
+}
+
+impl BaseProtocol for CancelCreator {
+    fn connection_lost(&mut self, _exc: Option<Error>) {
+        let _ = self.done.set_result(());
+    }
+}
+
+impl SubprocessProtocol for CancelCreator {
+    fn connection_made(&mut self, t: Rc<dyn SubprocessTransport>) {
+        *self.transport.borrow_mut() = Some(t);
+        assert!(self.creator.borrow().as_ref().unwrap().cancel(None));
+    }
+}
+
+#[test]
+fn cancelling_the_creation_kills_the_child() {
+    for w in WATCHERS {
+        run(w, 20, async move |lp: EventLoop| {
+            let creator = Rc::new(std::cell::RefCell::new(None));
+            let done = lp.create_future();
+            let transport = Rc::new(std::cell::RefCell::new(None));
+            let proto = CancelCreator { creator: creator.clone(), transport: transport.clone(), done: done.clone() };
+            let l2 = lp.clone();
+            let creating = lp.create_task(async move {
+                let (_t, p) = l2.subprocess_exec(move || proto, "sleep", &["30"], quiet()).await?;
+                Ok::<_, anyloop::Error>(p)
+            })?;
+            *creator.borrow_mut() = Some(creating.as_any());
+            done.await?;
+            assert!(creating.cancelled());
+            let t = transport.borrow().clone().unwrap();
+            assert_eq!(t.get_returncode(), Some(-SIGKILL), "{w:?}: killed when the creation was cancelled");
+            Ok::<_, anyloop::Error>(())
+        })
+        .unwrap();
+    }
+}
+
+/// Panics in its first `pipe_data_received`, records the rest.
+struct Panicky {
+    panicked: bool,
+    rec: Recorder,
+}
+
+impl BaseProtocol for Panicky {
+    fn connection_lost(&mut self, exc: Option<Error>) {
+        self.rec.connection_lost(exc);
+    }
+}
+
+impl SubprocessProtocol for Panicky {
+    fn pipe_data_received(&mut self, fd: i32, data: &[u8]) {
+        if !self.panicked {
+            self.panicked = true;
+            panic!("protocol bug");
+        }
+        self.rec.pipe_data_received(fd, data);
+    }
+    fn pipe_connection_lost(&mut self, fd: i32, exc: Option<Error>) {
+        self.rec.pipe_connection_lost(fd, exc);
+    }
+    fn process_exited(&mut self) {
+        self.rec.process_exited();
+    }
+}
+
+#[test]
+fn a_panicking_protocol_goes_to_the_exception_handler_and_the_rest_arrives() {
+    run(ChildWatcher::Auto, 20, async move |lp: EventLoop| {
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let s2 = seen.clone();
+        lp.set_exception_handler(Some(Rc::new(move |_, ctx: &anyloop::ExceptionContext| {
+            s2.borrow_mut().push(ctx.exception.as_ref().map(|e| e.kind()));
+        })));
+        let rec = Recorder::new(&lp);
+        let done = rec.done.clone();
+        let cmd = "echo first; sleep 0.1; echo second";
+        let (t, p) =
+            lp.subprocess_shell(move || Panicky { panicked: false, rec }, cmd, SubprocessOptions::default()).await?;
+        done.await?;
+        assert_eq!(*seen.borrow(), [Some(ErrorKind::Panic)]);
+        let p = p.borrow();
+        assert_eq!(p.rec.out, b"second\n");
+        assert_eq!(&p.rec.events[p.rec.events.len() - 2..], [Event::Exited, Event::Lost]);
+        assert_eq!(t.get_returncode(), Some(0));
+        Ok::<_, anyloop::Error>(())
+    })
+    .unwrap();
 }

@@ -67,6 +67,16 @@ mod unix {
         pub(crate) reaper: Rc<Reaper>,
     }
 
+    struct CloseOnDrop(Option<Rc<ProcessTransport>>);
+
+    impl Drop for CloseOnDrop {
+        fn drop(&mut self) {
+            if let Some(t) = self.0.take() {
+                anyloop_core::BaseTransport::close(&*t);
+            }
+        }
+    }
+
     fn closed() -> Error {
         Error::new(ErrorKind::Closed, "Event loop is closed")
     }
@@ -139,6 +149,9 @@ mod unix {
                     t.close();
                     return Err(e);
                 }
+                // If the caller stops waiting (its task is cancelled), the
+                // child is killed, as asyncio does.
+                let mut guard = CloseOnDrop(Some(t.clone()));
                 t.start(&lp)?;
                 // Resolves in the iteration after `connection_made` ran.
                 let ready = lp.create_future::<()>();
@@ -147,6 +160,7 @@ mod unix {
                     let _ = r.set_result(());
                 })?;
                 ready.await?;
+                guard.0 = None;
                 Ok(t as Rc<dyn SubprocessTransport>)
             })
         }

@@ -71,9 +71,11 @@ impl ProcessTransport {
         })
     }
 
-    /// The adapter protocol for the pipe of stream `fd`.
-    pub(crate) fn pipe_protocol(&self, fd: PipeFd) -> PipeProtocol {
-        PipeProtocol { fd, process: self.me.clone() }
+    /// The adapter protocol for the pipe of stream `fd`. It keeps the
+    /// transport alive until the pipe is lost, as asyncio's pipe protocols
+    /// do, so the protocol hears the end even if nobody else keeps it.
+    pub(crate) fn pipe_protocol(self: &Rc<Self>, fd: PipeFd) -> PipeProtocol {
+        PipeProtocol { fd, process: self.clone() }
     }
 
     /// Records the transport of the pipe of stream `fd`.
@@ -109,12 +111,10 @@ impl ProcessTransport {
     }
 
     fn schedule(&self, lp: &EventLoop) -> Result<(), Error> {
-        let me = self.me.clone();
-        lp.call_soon(move |lp| {
-            if let Some(t) = me.upgrade() {
-                t.deliver_one(lp);
-            }
-        })?;
+        // A strong reference: the calls are delivered even if nobody else
+        // keeps the transport.
+        let Some(me) = self.me.upgrade() else { return Ok(()) };
+        lp.call_soon(move |lp| me.deliver_one(lp))?;
         Ok(())
     }
 
@@ -149,13 +149,12 @@ impl ProcessTransport {
             return;
         };
         let Ok(mut guard) = p.try_borrow_mut() else {
-            if !self.flow_scheduled.replace(true) {
-                let me = self.me.clone();
+            if !self.flow_scheduled.replace(true)
+                && let Some(me) = self.me.upgrade()
+            {
                 let _ = lp.call_soon(move |lp| {
-                    if let Some(t) = me.upgrade() {
-                        t.flow_scheduled.set(false);
-                        t.flush_flow(lp);
-                    }
+                    me.flow_scheduled.set(false);
+                    me.flush_flow(lp);
                 });
             }
             return;
@@ -300,37 +299,30 @@ impl SubprocessTransport for ProcessTransport {
 
 /// The stream protocol of one pipe of a child: forwards to the subprocess
 /// protocol with the stream's number (asyncio's `ReadSubprocessPipeProto`
-/// and `WriteSubprocessPipeProto`).
+/// and `WriteSubprocessPipeProto`). The pipe transport lets go of it once
+/// the pipe is lost, which ends the reference cycle.
 pub(crate) struct PipeProtocol {
     fd: PipeFd,
-    process: Weak<ProcessTransport>,
+    process: Rc<ProcessTransport>,
 }
 
 impl BaseProtocol for PipeProtocol {
     fn connection_lost(&mut self, exc: Option<Error>) {
-        if let Some(t) = self.process.upgrade() {
-            t.pipe_lost(self.fd, exc);
-        }
+        self.process.pipe_lost(self.fd, exc);
     }
 
     fn pause_writing(&mut self) {
-        if let Some(t) = self.process.upgrade() {
-            t.flow_control(true);
-        }
+        self.process.flow_control(true);
     }
 
     fn resume_writing(&mut self) {
-        if let Some(t) = self.process.upgrade() {
-            t.flow_control(false);
-        }
+        self.process.flow_control(false);
     }
 }
 
 impl Protocol for PipeProtocol {
     fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = self.process.upgrade() {
-            let (fd, data) = (self.fd, data.to_vec());
-            t.call(move |p| p.pipe_data_received(fd, &data));
-        }
+        let (fd, data) = (self.fd, data.to_vec());
+        self.process.call(move |p| p.pipe_data_received(fd, &data));
     }
 }

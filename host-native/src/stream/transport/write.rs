@@ -79,7 +79,9 @@ impl<S: StreamIo> StreamTransport<S> {
     pub(super) fn after_flush(&self, lp: &EventLoop) {
         let len = self.wbuf.borrow().len();
         self.maybe_resume(lp, len);
-        if len > 0 {
+        // resume_writing() may have written again (and closed): look anew,
+        // or the close below would drop what it wrote.
+        if !self.wbuf.borrow().is_empty() {
             return;
         }
         for w in std::mem::take(&mut self.waiters.borrow_mut().drained) {
