@@ -12,7 +12,7 @@ demo:
 
 # Rust targets the tests build for.
 setup:
-    rustup target add x86_64-unknown-none
+    rustup target add x86_64-unknown-none x86_64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc
     rustup target add wasm32-unknown-unknown
 
 # Formatting, clippy and rustdoc; warnings are errors.
@@ -28,6 +28,12 @@ test-native:
 # The core builds without std, for bare metal.
 build-targets:
     cargo build -p anyloop-core --no-default-features --target x86_64-unknown-none
+    # The native host type-checks for kqueue (macOS, FreeBSD) and IOCP (Windows);
+    # what a platform lacks returns Unsupported there.
+    for t in x86_64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc; do \
+        RUSTFLAGS="-D warnings" cargo check -p anyloop-native --target "$t"; \
+        RUSTFLAGS="-D warnings" cargo check -p anyloop --examples --target "$t"; \
+    done
 
 # Core microbenchmarks against a plain VecDeque + BinaryHeap loop (< 3 min).
 bench:
@@ -87,6 +93,30 @@ demo-browser:
 bench-browser:
     bash tests/browser/browser.sh bench
     bash tests/browser/browser.sh size
+
+# The TCP echo benchmark (../shared/bench): anyloop's tcp_echo_server vs raw
+# mio, tokio current-thread and uvloop (if pip can install it), interleaved;
+# prints server CPU per request and req/s with ratios vs mio and tokio.
+# REPS, SECS, WAIT_QUIET, SIZES override the defaults (5, 5, 180, 1/10/100 KiB).
+bench-echo:
+    bash bench/echo/bench-echo.sh
+
+# A quick tcp_echo_server check: serves, echoes, exits 0 on SIGTERM.
+demo-echo:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build -q --example tcp_echo_server --example tcp_echo_client
+    dir="${CARGO_TARGET_DIR:-target}/debug/examples"
+    out=$(mktemp)
+    "$dir/tcp_echo_server" 127.0.0.1:0 > "$out" < /dev/null & pid=$!
+    for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
+    addr=$(head -1 "$out")
+    "$dir/tcp_echo_client" "$addr"
+    kill -TERM "$pid"
+    wait "$pid"
+    echo "tcp_echo_server on $addr exited 0 on SIGTERM"
+    rm -f "$out"
+    cargo run -q --example udp_echo
 
 # TLS (feature `tls`): clippy and rustdoc with the feature, the TLS tests
 # (our client and server, and openssl s_server / s_client and Python's ssl

@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
+use std::time::Duration;
 
 use anyloop::net::{Addr, ServerOptions};
 use anyloop::{BaseProtocol, ErrorKind, EventLoop, Protocol, Transport};
@@ -89,11 +90,15 @@ fn main() -> Result<(), anyloop::Error> {
     }
     lp.run_forever()?;
 
-    // Shut down: stop listening, close the connections, wait for them.
+    // Shut down: stop listening, close the connections (flushing what they
+    // still have to send; a peer that stops reading gets 1 s), wait for them.
     server.close();
     server.close_clients();
     let s = server.clone();
+    let deadline = lp.call_later(Duration::from_secs(1), move |_| s.abort_clients())?;
+    let s = server.clone();
     lp.run_until_complete(async move { s.wait_closed().await })??;
+    deadline.cancel();
     lp.close()?;
     Ok(())
 }

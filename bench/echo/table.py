@@ -9,8 +9,19 @@ import statistics
 import sys
 
 
-def main(paths):
-    recs = [json.loads(line) for p in paths for line in open(p) if line.strip()]
+def main(paths, max_other=None):
+    recs = [dict(json.loads(line), file=p) for p in paths for line in open(p) if line.strip()]
+    if max_other is not None:
+        # Keep only (rep, size) blocks in which every server ran while other
+        # tenants used < max_other % of a core (run_echo.py --max-other-cpu).
+        noisy = {(r["file"], r["rep"], r["size"]) for r in recs if r.get("other_cpu_pct", 1e9) >= max_other}
+        recs = [r for r in recs if (r["file"], r["rep"], r["size"]) not in noisy]
+        print(f"\n=== quiet blocks only (other tenants < {max_other:.0f}% of a core during every run of the block)")
+        if not recs:
+            print("no quiet block in this run")
+            return
+    else:
+        print("\n=== every run")
     by = {}
     for r in recs:
         by.setdefault((r["server"], r["size"]), []).append(r)
@@ -50,3 +61,4 @@ def main(paths):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    main(sys.argv[1:], max_other=15.0)

@@ -88,6 +88,13 @@ impl NativeHost {
     }
 }
 
+impl NativeHost {
+    /// The reactor of this host's selector.
+    pub(crate) fn reactor(&self) -> &Rc<Reactor> {
+        &self.reactor
+    }
+}
+
 impl Host for NativeHost {
     fn now(&self) -> Instant {
         Instant::now_std()

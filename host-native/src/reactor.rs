@@ -19,6 +19,9 @@
 //! it must only record readiness and schedule handles, never call user
 //! code, so I/O callbacks run in the loop's batch in asyncio's order.
 
+// Raw-fd watchers are Unix-only; on Windows their bookkeeping is unused.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;

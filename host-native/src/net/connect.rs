@@ -100,7 +100,7 @@ pub(crate) fn combine(mut errors: Vec<Error>, all_errors: bool, what: &str) -> E
 
 /// Connects to the first of `addrs` that accepts, one by one or (with a
 /// delay) racing them as RFC 8305 describes. Every error on failure.
-pub async fn connect_addrs(
+pub(crate) async fn connect_addrs(
     lp: &EventLoop,
     reactor: &Rc<Reactor>,
     addrs: &[SocketAddr],
@@ -178,6 +178,37 @@ pub async fn connect_addrs(
         }
     })
     .await
+}
+
+/// `create_connection` to addresses resolved already, in the order given
+/// (no `interleave`): one by one, or raced with `opts.happy_eyeballs_delay`
+/// as RFC 8305 describes. For callers that resolve names themselves.
+///
+/// ```no_run
+/// # async fn f(lp: anyloop_core::EventLoop, p: anyloop_core::StreamProtocol) -> Result<(), anyloop_core::Error> {
+/// use std::time::Duration;
+/// let addrs = ["[::1]:8888".parse().unwrap(), "127.0.0.1:8888".parse().unwrap()];
+/// let opts = anyloop_core::net::ConnectOptions { happy_eyeballs_delay: Some(Duration::from_millis(250)), ..Default::default() };
+/// let transport = anyloop_native::net::connect::create_connection_to(&lp, p, &addrs, opts).await?;
+/// # Ok(()) }
+/// ```
+pub async fn create_connection_to(
+    lp: &EventLoop,
+    protocol: StreamProtocol,
+    addrs: &[SocketAddr],
+    opts: ConnectOptions,
+) -> Result<Rc<dyn Transport>, Error> {
+    let reactor = lp
+        .host::<crate::NativeHost>()
+        .map(|h| h.reactor().clone())
+        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "the loop does not run on the native host"))?;
+    let stream = connect_addrs(lp, &reactor, addrs, opts.local_addr, opts.happy_eyeballs_delay)
+        .await
+        .map_err(|errors| combine(errors, opts.all_errors, "create_connection"))?;
+    if opts.nodelay {
+        stream.set_nodelay(true).map_err(Error::from)?;
+    }
+    start_transport(lp, &reactor, stream, protocol).await
 }
 
 /// `create_connection`.

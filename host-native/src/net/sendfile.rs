@@ -77,6 +77,7 @@ async fn read_block(lp: &EventLoop, file: RawFd, offset: u64, len: usize) -> Res
 }
 
 /// How a zero-copy transfer ended.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 enum Native {
     /// Everything up to `end` (or the file's end) was sent.
     Done(u64),

@@ -101,7 +101,8 @@ impl Dispatch for Listener {
     }
 
     fn loop_closed(&self) {
-        if let Some(s) = self.server.borrow_mut().take() {
+        let server = self.server.borrow().clone();
+        if let Some(s) = server {
             s.close();
         }
     }
@@ -314,13 +315,20 @@ impl ServerCore {
             Accepted::Tcp(s) => {
                 // asyncio sets TCP_NODELAY on every TCP transport.
                 let _ = s.set_nodelay(true);
+                // No per-send MSG_NOSIGNAL on Apple systems: the socket says it.
+                #[cfg(any(target_os = "macos", target_os = "ios"))]
+                let _ = socket2::SockRef::from(&s).set_nosigpipe(true);
                 if self.keep_alive {
                     let _ = socket2::SockRef::from(&s).set_keepalive(true);
                 }
                 self.attach(lp, s, protocol)
             }
             #[cfg(unix)]
-            Accepted::Unix(s) => self.attach(lp, s, protocol),
+            Accepted::Unix(s) => {
+                #[cfg(any(target_os = "macos", target_os = "ios"))]
+                let _ = socket2::SockRef::from(&s).set_nosigpipe(true);
+                self.attach(lp, s, protocol)
+            }
         };
         if let Err(e) = made {
             crate::util::report(lp, "Error on transport creation for incoming connection", e);

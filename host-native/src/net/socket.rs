@@ -5,7 +5,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use anyloop_core::{Error, ErrorKind, RawFd};
+#[cfg(unix)]
+use anyloop_core::ErrorKind;
+use anyloop_core::{Error, RawFd};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// A new non-blocking socket for `addr`'s family.

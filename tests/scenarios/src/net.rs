@@ -5,13 +5,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use anyloop::net::{Addr, ConnectOptions, ServerOptions};
-use anyloop::{BaseProtocol, EventLoop, Protocol, StreamReader, StreamWriter, Transport};
+use anyloop::{BaseProtocol, Error, EventLoop, LoopFuture, Protocol, StreamReader, StreamWriter, Transport};
 
-use crate::{Done, Scenario, check};
+use crate::{Done, Scenario, Verdict, check};
 
 pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario { name: "tcp_protocol_echo", start: tcp_protocol_echo },
     Scenario { name: "tcp_streams_echo", start: tcp_streams_echo },
+    Scenario { name: "tcp_echo_half_close", start: tcp_echo_half_close },
 ];
 
 /// The spec's echo server protocol, written once for every host.
@@ -120,4 +121,81 @@ fn spawn_verdict(lp: &EventLoop, done: Done, fut: impl std::future::Future<Outpu
         Ok(t) => drop(t),
         Err(e) => done.finish(lp, Err(format!("create_task: {e}"))),
     }
+}
+
+/// Collects the echo and the order of its callbacks.
+struct Client {
+    log: Rc<RefCell<Vec<&'static str>>>,
+    got: Rc<RefCell<Vec<u8>>>,
+    lost: LoopFuture<Option<Error>>,
+}
+
+impl BaseProtocol for Client {
+    fn connection_lost(&mut self, exc: Option<Error>) {
+        self.log.borrow_mut().push("connection_lost");
+        let _ = self.lost.set_result(exc);
+    }
+}
+
+impl Protocol for Client {
+    fn connection_made(&mut self, _t: Rc<dyn Transport>) {
+        self.log.borrow_mut().push("connection_made");
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        if self.log.borrow().last() != Some(&"data_received") {
+            self.log.borrow_mut().push("data_received");
+        }
+        self.got.borrow_mut().extend_from_slice(data);
+    }
+    fn eof_received(&mut self) -> bool {
+        self.log.borrow_mut().push("eof_received");
+        false
+    }
+}
+
+fn tcp_echo_half_close(lp: &EventLoop, done: Done) {
+    let l = lp.clone();
+    spawn_verdict(lp, done, async move { half_close(&l).await });
+}
+
+/// Echo of 64 KiB (pieces and a vectored write), then a half-close: the
+/// server echoes everything, sees the EOF and closes; the client sees the
+/// echo, the EOF, then the connection's end, in that order.
+async fn half_close(lp: &EventLoop) -> Verdict {
+    let server = lp
+        .create_server(Echo::default, Some("127.0.0.1"), 0, ServerOptions::default())
+        .await
+        .map_err(|e| format!("create_server: {e}"))?;
+    let port = match server.sockets().first() {
+        Some(Addr::Ip(a)) => a.port(),
+        other => return Err(format!("server sockets: {other:?}")),
+    };
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let lost = lp.create_future::<Option<Error>>();
+    let client = Client { log: log.clone(), got: got.clone(), lost: lost.clone() };
+    let (t, _p) = lp
+        .create_connection(move || client, "127.0.0.1", port, ConnectOptions::default())
+        .await
+        .map_err(|e| format!("create_connection: {e}"))?;
+    // 64 KiB in pieces and a vectored write, then EOF: the server echoes it
+    // all, sees the EOF, and closes; the client sees the echo, then EOF.
+    let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+    for piece in data[..60000].chunks(1000) {
+        t.write(piece).map_err(|e| format!("write: {e}"))?;
+    }
+    let (a, b) = data[60000..].split_at(2000);
+    t.writelines(&[a, b]).map_err(|e| format!("writelines: {e}"))?;
+    t.write_eof().map_err(|e| format!("write_eof: {e}"))?;
+    let exc = lost.await.map_err(|e| format!("waiting for connection_lost: {e}"))?;
+    server.close();
+    server.wait_closed().await.map_err(|e| format!("wait_closed: {e}"))?;
+    let got = got.borrow();
+    let log = log.borrow().clone();
+    check(exc.is_none(), || format!("connection_lost({exc:?})"))
+        .and(check(*got == data, || format!("echo differs: {} of {} bytes", got.len(), data.len())))
+        .and(check(log == ["connection_made", "data_received", "eof_received", "connection_lost"], || {
+            format!("callbacks: {log:?}")
+        }))
+        .and(check(!server.is_serving(), || "still serving after close".into()))
 }
