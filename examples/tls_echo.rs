@@ -4,7 +4,8 @@
 //! `cargo run --example tls_echo --features tls`
 //!
 //! The certificates are throw-away: a CA and a certificate for
-//! `localhost` / `127.0.0.1` it signs, generated with rcgen. The client
+//! `localhost` / `127.0.0.1` it signs, generated with rcgen
+//! (`anyloop::rcgen`). The client
 //! trusts that CA only (instead of the bundled public roots) and checks the
 //! server's name, as `ssl.create_default_context(cadata=…)` would.
 
@@ -21,8 +22,10 @@ struct Pki {
     key: String,
 }
 
-fn make_pki() -> Result<Pki, rcgen::Error> {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+fn make_pki() -> Result<Pki, anyloop::rcgen::Error> {
+    use anyloop::rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    };
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

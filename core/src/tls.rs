@@ -243,7 +243,9 @@ impl EventLoop {
     /// handshake completed. `protocol` (the one `transport` was running) is
     /// now the TLS transport's protocol and must switch to the returned
     /// transport; it gets no second `connection_made`. `transport` must not
-    /// be used any more: it carries the TLS records now.
+    /// be used any more: it carries the TLS records now, and transports that
+    /// support [`Transport::hand_over`] (the native ones) refuse writes and
+    /// ignore reading and protocol changes made through it.
     ///
     /// Reading is paused during the switch, so every byte the old protocol
     /// has not seen reaches TLS; bytes it already received past the upgrade
@@ -281,6 +283,8 @@ impl EventLoop {
         params.initial_data = opts.initial_data;
 
         transport.pause_reading();
+        // From here on only the TLS layer drives the raw transport.
+        let transport = transport.hand_over().unwrap_or(transport);
         let waiter = self.create_future::<Rc<dyn Transport>>();
         let raw_protocol = ssl.start(self, protocol, params, Some(waiter.clone()));
         transport.set_protocol(raw_protocol.clone());

@@ -663,6 +663,18 @@ fn start_tls_upgrades_a_plain_connection_both_sides() {
         w.start_tls(&mut r, client_tls(&p.ca), opts).await.unwrap();
         assert!(!Rc::ptr_eq(w.transport(), &plain));
         assert!(w.get_extra_info("peercert").is_some());
+        // The old transport is out of the game: it refuses writes, ignores
+        // reading and protocol changes, and the TLS stream goes on.
+        let e = plain.write(b"plaintext!").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidState);
+        assert!(e.to_string().contains("start_tls"), "{e}");
+        assert!(plain.write_eof().is_err());
+        assert!(plain.set_write_buffer_limits(Some(1), None).is_err());
+        plain.pause_reading();
+        assert!(plain.is_reading());
+        let before = plain.get_protocol();
+        plain.set_protocol(StreamProtocol::plain(Rec::default()).0);
+        assert!(plain.get_protocol().ptr_eq(&before));
         for i in 0..20 {
             let line = format!("secret line {i}\n");
             w.write(line.as_bytes()).unwrap();
