@@ -81,3 +81,26 @@ pub(crate) fn schedule_local(shared: &Arc<Shared>, id: TaskId) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Spawns `fut` as a task on the running loop (`create_task` without
+/// passing the loop around). `NoRunningLoop` outside a loop.
+///
+/// ```
+/// # use anyloop_core::{EventLoop, testing::VirtualClock};
+/// let lp = EventLoop::new(VirtualClock::new());
+/// let sum = lp
+///     .run_until_complete(async {
+///         let a = anyloop_core::spawn(async { 20 }).unwrap();
+///         let b = anyloop_core::spawn(async { 22 }).unwrap();
+///         a.await.unwrap() + b.await.unwrap()
+///     })
+///     .unwrap();
+/// assert_eq!(sum, 42);
+/// ```
+#[track_caller]
+pub fn spawn<F>(fut: F) -> Result<crate::Task<F::Output>, Error>
+where
+    F: core::future::Future + 'static,
+{
+    get_running_loop()?.create_task(fut)
+}

@@ -68,6 +68,10 @@ pub enum ErrorKind {
     TooManyOpenFiles,
     /// A buffer or line went past its limit.
     LimitOverrun,
+    /// TLS failed: the handshake (certificate verification, hostname
+    /// mismatch, no common protocol version…) or a corrupt record; the
+    /// message names the reason and the TLS library's error is the source.
+    Tls,
     /// Anything else; see the message and [`Error::raw_os_error`].
     Other,
 }
@@ -99,6 +103,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::TooManyOpenFiles => "too many open files",
             ErrorKind::LimitOverrun => "limit overrun",
+            ErrorKind::Tls => "TLS error",
             ErrorKind::Other => "error",
         }
     }
@@ -123,8 +128,13 @@ type Source = Arc<dyn core::error::Error + Send + Sync + 'static>;
 /// let c = e.clone(); // cheap: errors are shared, not copied
 /// assert_eq!(c.kind(), ErrorKind::InvalidInput);
 /// ```
+///
+/// An `Error` is one pointer wide, so `Result<Handle, Error>` and friends
+/// stay small on the hot paths that almost never fail.
 #[derive(Clone)]
-pub struct Error {
+pub struct Error(Arc<Repr>);
+
+struct Repr {
     kind: ErrorKind,
     message: Cow<'static, str>,
     os_code: Option<i32>,
@@ -134,7 +144,7 @@ pub struct Error {
 impl Error {
     /// An error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
-        Error { kind, message: message.into(), os_code: None, source: None }
+        Error(Arc::new(Repr { kind, message: message.into(), os_code: None, source: None }))
     }
 
     /// An error of `kind` with the kind's standard message.
@@ -148,7 +158,12 @@ impl Error {
         E: core::error::Error + Send + Sync + 'static,
     {
         use alloc::string::ToString;
-        Error { kind, message: Cow::Owned(error.to_string()), os_code: None, source: Some(Arc::new(error)) }
+        Error(Arc::new(Repr {
+            kind,
+            message: Cow::Owned(error.to_string()),
+            os_code: None,
+            source: Some(Arc::new(error)),
+        }))
     }
 
     /// `Unsupported`, with the reason the host cannot do `what`.
@@ -165,7 +180,7 @@ impl Error {
 
     /// An error from an OS error number, with the OS's description.
     pub fn from_raw_os_error(code: i32, kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
-        Error { kind, message: message.into(), os_code: Some(code), source: None }
+        Error(Arc::new(Repr { kind, message: message.into(), os_code: Some(code), source: None }))
     }
 
     /// The `Cancelled` error asyncio's `CancelledError(msg)` maps to.
@@ -178,36 +193,41 @@ impl Error {
 
     /// The kind of error.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The message (without the source's).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The OS error code (`errno`), if this came from the OS.
     pub fn raw_os_error(&self) -> Option<i32> {
-        self.os_code
+        self.0.os_code
     }
 
     /// Whether this is a cancellation.
     pub fn is_cancelled(&self) -> bool {
-        self.kind == ErrorKind::Cancelled
+        self.0.kind == ErrorKind::Cancelled
     }
 
     /// Returns the same error with a context prefix: `"{context}: {message}"`.
-    pub fn context(mut self, context: impl fmt::Display) -> Error {
-        self.message = Cow::Owned(alloc::format!("{context}: {}", self.message));
-        self
+    pub fn context(self, context: impl fmt::Display) -> Error {
+        let r = &self.0;
+        Error(Arc::new(Repr {
+            kind: r.kind,
+            message: Cow::Owned(alloc::format!("{context}: {}", r.message)),
+            os_code: r.os_code,
+            source: r.source.clone(),
+        }))
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(code) = self.os_code
-            && !self.message.contains("os error")
+        f.write_str(&self.0.message)?;
+        if let Some(code) = self.0.os_code
+            && !self.0.message.contains("os error")
         {
             write!(f, " (os error {code})")?;
         }
@@ -217,12 +237,13 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.0;
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(code) = self.os_code {
+        d.field("kind", &r.kind).field("message", &r.message);
+        if let Some(code) = r.os_code {
             d.field("os_code", &code);
         }
-        if let Some(src) = &self.source {
+        if let Some(src) = &r.source {
             d.field("source", src);
         }
         d.finish()
@@ -231,7 +252,7 @@ impl fmt::Debug for Error {
 
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn core::error::Error + 'static))
+        self.0.source.as_deref().map(|e| e as &(dyn core::error::Error + 'static))
     }
 }
 
@@ -291,16 +312,16 @@ mod io_conv {
         fn from(e: io::Error) -> Error {
             let kind = kind_of(&e);
             let os_code = e.raw_os_error();
-            Error { kind, message: Cow::Owned(e.to_string()), os_code, source: Some(Arc::new(e)) }
+            Error(Arc::new(Repr { kind, message: Cow::Owned(e.to_string()), os_code, source: Some(Arc::new(e)) }))
         }
     }
 
     impl From<Error> for io::Error {
         fn from(e: Error) -> io::Error {
-            if let Some(code) = e.os_code {
+            if let Some(code) = e.0.os_code {
                 return io::Error::from_raw_os_error(code);
             }
-            let kind = match e.kind {
+            let kind = match e.0.kind {
                 ErrorKind::ConnectionRefused => io::ErrorKind::ConnectionRefused,
                 ErrorKind::ConnectionReset => io::ErrorKind::ConnectionReset,
                 ErrorKind::ConnectionAborted => io::ErrorKind::ConnectionAborted,
@@ -310,6 +331,7 @@ mod io_conv {
                 ErrorKind::BrokenPipe => io::ErrorKind::BrokenPipe,
                 ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
                 ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
+                ErrorKind::Tls => io::ErrorKind::InvalidData,
                 ErrorKind::TimedOut => io::ErrorKind::TimedOut,
                 ErrorKind::UnexpectedEof => io::ErrorKind::UnexpectedEof,
                 ErrorKind::NotFound => io::ErrorKind::NotFound,

@@ -28,11 +28,9 @@ pub type LocalBoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 /// (instrumentation, timing, logging…).
 pub type TaskFactory = Rc<dyn Fn(&EventLoop, LocalBoxFuture) -> LocalBoxFuture>;
 
-/// What the ready queue holds.
-pub(crate) enum Item {
-    Callback(Handle),
-    Task(AnyTask),
-}
+/// What the ready queue holds: callbacks, and task steps (a task is a
+/// callback that polls its future).
+pub(crate) type Item = Rc<dyn crate::handle::Callback>;
 
 /// Default for [`EventLoop::slow_callback_duration`] (asyncio: 0.1 s).
 pub const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
@@ -41,12 +39,17 @@ pub(crate) struct Inner {
     pub(crate) host: Box<dyn Host>,
     pub(crate) mode: HostMode,
     pub(crate) ready: RefCell<VecDeque<Item>>,
+    /// The empty queue swapped in while a batch runs (keeps its capacity).
+    pub(crate) spare: RefCell<VecDeque<Item>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) running: Cell<bool>,
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     pub(crate) in_iteration: Cell<bool>,
+    /// A driven host yielded in the middle of a batch
+    /// ([`EventLoop::step_yielding`]); the rest of it waits in `spare`.
+    pub(crate) partial_batch: Cell<bool>,
     /// True while a driven host must hear about new work: running, and no
     /// iteration in progress.
     pub(crate) notify: Cell<bool>,
@@ -128,12 +131,14 @@ impl EventLoop {
                 host: Box::new(host),
                 mode,
                 ready: RefCell::new(VecDeque::with_capacity(64)),
+                spare: RefCell::new(VecDeque::with_capacity(64)),
                 timers: RefCell::new(Timers::new()),
                 shared,
                 running: Cell::new(false),
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
                 in_iteration: Cell::new(false),
+                partial_batch: Cell::new(false),
                 notify: Cell::new(false),
                 debug: Cell::new(debug_from_env()),
                 slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),
@@ -188,7 +193,7 @@ impl EventLoop {
         if self.inner.closed.get() { Err(closed_error()) } else { Ok(()) }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_ready(&self, item: Item) {
         self.inner.ready.borrow_mut().push_back(item);
         if self.inner.notify.get() {
@@ -222,7 +227,7 @@ impl EventLoop {
     {
         self.check_open()?;
         let h = Handle::once(f);
-        self.push_ready(Item::Callback(h.clone()));
+        self.push_ready(h.inner.clone());
         Ok(h)
     }
 
@@ -232,7 +237,7 @@ impl EventLoop {
     pub fn schedule_handle(&self, handle: &Handle) -> Result<(), Error> {
         self.check_open()?;
         if !handle.cancelled() {
-            self.push_ready(Item::Callback(handle.clone()));
+            self.push_ready(handle.inner.clone());
         }
         Ok(())
     }
@@ -395,7 +400,7 @@ impl EventLoop {
     pub(crate) fn schedule_task(&self, id: TaskId) {
         let task = self.inner.tasks.borrow().get(id).cloned();
         if let Some(t) = task {
-            self.push_ready(Item::Task(t));
+            self.push_ready(t.into_callback());
         }
     }
 
@@ -410,7 +415,7 @@ impl EventLoop {
                             f(lp)
                         }
                     });
-                    self.push_ready(Item::Callback(h));
+                    self.push_ready(h.inner);
                 }
                 Remote::Wake(id) => self.schedule_task(id),
             }

@@ -48,14 +48,10 @@ const DONE: u8 = 2;
 /// when to compact.
 pub(crate) type CancelCounter = Rc<Cell<usize>>;
 
-/// A callback that runs at most once (`call_soon`, `call_later`, `call_at`).
+/// A callback that runs at most once (`call_soon`).
 struct Once<F> {
     state: Cell<u8>,
     location: &'static Location<'static>,
-    /// Timers only: the deadline, for debug output.
-    when: Option<Instant>,
-    /// Timers only, while in the heap.
-    in_heap: Cell<Option<CancelCounter>>,
     f: Cell<Option<F>>,
 }
 
@@ -73,10 +69,59 @@ impl<F: FnOnce(&EventLoop) + 'static> Callback for Once<F> {
     fn cancel(&self) {
         if self.state.get() == PENDING {
             self.state.set(CANCELLED);
+            // Drop the closure (and everything it captured) now.
+            drop(self.f.take());
+        }
+    }
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        self.state.get() == CANCELLED
+    }
+    fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Handle {}:{}", self.location.file(), self.location.line())?;
+        describe_state(self.state.get(), f)
+    }
+}
+
+fn describe_state(state: u8, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match state {
+        CANCELLED => f.write_str(" cancelled>"),
+        DONE => f.write_str(" done>"),
+        _ => f.write_str(">"),
+    }
+}
+
+/// A timer callback (`call_later`, `call_at`): runs at most once, and
+/// tells the heap when it is cancelled while still in it.
+struct TimerOnce<F> {
+    state: Cell<u8>,
+    location: &'static Location<'static>,
+    when: Instant,
+    /// Set while the entry is in the heap.
+    in_heap: Cell<Option<CancelCounter>>,
+    f: Cell<Option<F>>,
+}
+
+impl<F: FnOnce(&EventLoop) + 'static> Callback for TimerOnce<F> {
+    #[inline]
+    fn run(&self, lp: &EventLoop) {
+        if self.state.get() != PENDING {
+            return;
+        }
+        self.state.set(DONE);
+        if let Some(f) = self.f.take() {
+            f(lp);
+        }
+    }
+    fn cancel(&self) {
+        if self.state.get() == PENDING {
+            self.state.set(CANCELLED);
             if let Some(counter) = self.in_heap.take() {
                 counter.set(counter.get() + 1);
             }
-            // Drop the closure (and everything it captured) now.
             drop(self.f.take());
         }
     }
@@ -92,16 +137,8 @@ impl<F: FnOnce(&EventLoop) + 'static> Callback for Once<F> {
         self.location
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.when.is_some() { "TimerHandle" } else { "Handle" };
-        write!(f, "<{kind} {}:{}", self.location.file(), self.location.line())?;
-        if let Some(when) = self.when {
-            write!(f, " when={when:?}")?;
-        }
-        match self.state.get() {
-            CANCELLED => f.write_str(" cancelled>"),
-            DONE => f.write_str(" done>"),
-            _ => f.write_str(">"),
-        }
+        write!(f, "<TimerHandle {}:{} when={:?}", self.location.file(), self.location.line(), self.when)?;
+        describe_state(self.state.get(), f)
     }
 }
 
@@ -171,16 +208,16 @@ pub struct Handle {
 }
 
 impl Handle {
+    pub(crate) fn from_rc(inner: Rc<dyn Callback>) -> Handle {
+        Handle { inner }
+    }
+}
+
+impl Handle {
     #[track_caller]
     pub(crate) fn once<F: FnOnce(&EventLoop) + 'static>(f: F) -> Handle {
         Handle {
-            inner: Rc::new(Once {
-                state: Cell::new(PENDING),
-                location: Location::caller(),
-                when: None,
-                in_heap: Cell::new(None),
-                f: Cell::new(Some(f)),
-            }),
+            inner: Rc::new(Once { state: Cell::new(PENDING), location: Location::caller(), f: Cell::new(Some(f)) }),
         }
     }
 
@@ -261,10 +298,10 @@ pub struct TimerHandle {
 impl TimerHandle {
     #[track_caller]
     pub(crate) fn new<F: FnOnce(&EventLoop) + 'static>(when: Instant, counter: CancelCounter, f: F) -> TimerHandle {
-        let cell = Once {
+        let cell = TimerOnce {
             state: Cell::new(PENDING),
             location: Location::caller(),
-            when: Some(when),
+            when,
             in_heap: Cell::new(Some(counter)),
             f: Cell::new(Some(f)),
         };

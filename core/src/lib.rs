@@ -11,7 +11,7 @@
 //!
 //! ## The host contract
 //!
-//! A [`Host`] provides four things (details in [`host`](crate::host)):
+//! A [`Host`] provides four things (details in [`host`]):
 //!
 //! 1. **a monotonic clock**, [`Host::now`], as an [`Instant`] (nanoseconds
 //!    since an origin the host picks; the core never reads a clock itself);
@@ -92,17 +92,20 @@ mod protocol;
 mod protocol_slot;
 mod remote;
 mod run;
+mod sleep;
+pub mod streams;
 mod sync;
 mod task;
 pub mod testing;
 mod time;
 mod timers;
+pub mod tls;
 mod transport;
 
 pub use api::Connection;
 pub use backend::{Executor, RawFd};
 #[cfg(feature = "std")]
-pub use context::get_running_loop;
+pub use context::{get_running_loop, spawn};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{DEFAULT_SLOW_CALLBACK_DURATION, EventLoop, LocalBoxFuture, TaskFactory, WeakLoop};
 pub use exception::{ExceptionContext, ExceptionHandler};
@@ -115,6 +118,12 @@ pub use protocol::{
     BaseProtocol, BufferedProtocol, DatagramProtocol, Protocol, ProtocolSlot, StreamProtocol, SubprocessProtocol,
 };
 pub use remote::LoopHandle;
+pub use sleep::{Interval, Sleep, Timeout, yield_now};
+#[cfg(feature = "std")]
+pub use sleep::{interval, sleep, sleep_until, timeout, wait_for};
+pub use streams::{DEFAULT_LIMIT, HandlerOutput, StreamConnector, StreamReader, StreamWriter};
+#[cfg(feature = "std")]
+pub use streams::{DuplexStream, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use task::{AnyTask, Task, TaskId};
 pub use time::Instant;
 pub use transport::{

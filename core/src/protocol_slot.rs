@@ -33,8 +33,11 @@ struct Inner {
     lp: WeakLoop,
 }
 
-/// The protocol of a stream transport, with asyncio's calling rules (see
-/// the [module docs](self)). Cheap to clone.
+/// The protocol of a stream transport, with asyncio's calling rules:
+/// panics in callbacks are contained and returned as errors (fatal for the
+/// transport); `pause_writing` / `resume_writing` asked for while the
+/// protocol is busy are delivered as soon as it is free, in order;
+/// `set` takes effect between callbacks. Cheap to clone.
 #[derive(Clone)]
 pub struct ProtocolSlot(Rc<Inner>);
 

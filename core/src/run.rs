@@ -14,6 +14,7 @@
 //!    schedule wait for the next iteration, which is what makes `stop()`
 //!    inside a batch let the rest of the batch run.
 
+use alloc::collections::VecDeque;
 use core::future::Future;
 use core::time::Duration;
 
@@ -21,19 +22,68 @@ use crate::event_loop::{Item, closed_error};
 use crate::exception::emit;
 use crate::{Error, ErrorKind, EventLoop, ExceptionContext, HostMode, Step};
 
+/// Asked after each callback of a batch whether to yield to the platform.
+type ShouldYield<'a> = Option<&'a mut dyn FnMut() -> bool>;
+
 impl EventLoop {
     /// One iteration. `poll_io`: wait in the host (blocking hosts).
-    fn run_once(&self, poll_io: bool) -> Result<(), Error> {
+    /// `should_yield` (driven hosts): may end the iteration in the middle of
+    /// its batch; the rest of the batch runs first in the next call.
+    fn run_once(&self, poll_io: bool, should_yield: ShouldYield<'_>) -> Result<(), Error> {
         let inner = &*self.inner;
         inner.in_iteration.set(true);
         inner.notify.set(false);
-        let result = self.run_once_inner(poll_io);
+        let result = self.run_once_inner(poll_io, should_yield);
         inner.in_iteration.set(false);
         inner.notify.set(inner.mode == HostMode::Driven && inner.running.get() && !inner.stopping.get());
         result
     }
 
-    fn run_once_inner(&self, poll_io: bool) -> Result<(), Error> {
+    fn run_once_inner(&self, poll_io: bool, should_yield: ShouldYield<'_>) -> Result<(), Error> {
+        let inner = &*self.inner;
+        // A batch a driven host yielded in the middle of waits in `spare`:
+        // finish it before looking at I/O or timers, so the order is what
+        // it would have been.
+        let resume = inner.partial_batch.replace(false);
+        if !resume {
+            self.collect_ready(poll_io)?;
+        }
+        // Swap the ready queue for an empty one: the batch is exactly what
+        // was ready now, and what it schedules lands in the fresh queue for
+        // the next iteration — without a RefCell round trip per callback.
+        let mut batch = core::mem::take(&mut *inner.spare.borrow_mut());
+        if !resume {
+            core::mem::swap(&mut batch, &mut *inner.ready.borrow_mut());
+        }
+        let debug = inner.debug.get();
+        match should_yield {
+            None if debug => {
+                while let Some(item) = batch.pop_front() {
+                    self.run_item_timed(item);
+                }
+            }
+            None => self.run_batch(&mut batch),
+            Some(should_yield) => {
+                while let Some(item) = batch.pop_front() {
+                    if debug {
+                        self.run_item_timed(item);
+                    } else {
+                        self.run_item(item);
+                    }
+                    if !batch.is_empty() && should_yield() {
+                        inner.partial_batch.set(true);
+                        break;
+                    }
+                }
+            }
+        }
+        *inner.spare.borrow_mut() = batch;
+        Ok(())
+    }
+
+    /// Steps 1–4 of an iteration: wait for I/O (blocking hosts), take in
+    /// other threads' callbacks, and move due timers to the ready queue.
+    fn collect_ready(&self, poll_io: bool) -> Result<(), Error> {
         let inner = &*self.inner;
         self.drain_remote();
         let next_timer = inner.timers.borrow_mut().next_deadline();
@@ -58,33 +108,43 @@ impl EventLoop {
         if next_timer.is_some() {
             let now = inner.host.now();
             let mut ready = inner.ready.borrow_mut();
-            inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(Item::Callback(crate::Handle { inner: cb })));
-        }
-        let n = inner.ready.borrow().len();
-        if inner.debug.get() {
-            for _ in 0..n {
-                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
-                self.run_item_timed(item);
-            }
-        } else {
-            for _ in 0..n {
-                let Some(item) = inner.ready.borrow_mut().pop_front() else { break };
-                self.run_item(item);
-            }
+            inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(cb));
         }
         Ok(())
     }
 
-    #[inline]
-    fn run_item(&self, item: Item) {
-        match item {
-            Item::Callback(h) => {
-                if let Err(e) = crate::panic::catch(|| h.inner.run(self)) {
-                    self.report_callback_panic(h, e);
+    /// Runs every item of `batch`. One `catch_unwind` covers the whole
+    /// batch: a panic is reported with the callback that raised it, and the
+    /// rest of the batch carries on in a fresh `catch_unwind`.
+    fn run_batch(&self, batch: &mut VecDeque<Item>) {
+        let mut current: Option<Item> = None;
+        while !batch.is_empty() {
+            let outcome = crate::panic::catch(|| {
+                while let Some(item) = batch.pop_front() {
+                    current.insert(item).run(self);
+                }
+            });
+            if let Err(e) = outcome {
+                match current.take() {
+                    Some(item) => self.report_callback_panic(crate::Handle::from_rc(item), e),
+                    None => self.report_callback_panic_unknown(e),
                 }
             }
-            Item::Task(t) => t.step(self),
         }
+    }
+
+    #[inline]
+    fn run_item(&self, item: Item) {
+        if let Err(e) = crate::panic::catch(|| item.run(self)) {
+            self.report_callback_panic(crate::Handle::from_rc(item), e);
+        }
+    }
+
+    #[cold]
+    fn report_callback_panic_unknown(&self, e: Error) {
+        let mut ctx = ExceptionContext::new("Exception in a loop callback");
+        ctx.exception = Some(e);
+        self.call_exception_handler(&ctx);
     }
 
     #[cold]
@@ -100,10 +160,7 @@ impl EventLoop {
 
     /// Debug mode: run and time one item, warning if it was slow.
     fn run_item_timed(&self, item: Item) {
-        let what = match &item {
-            Item::Callback(h) => alloc::format!("{h:?}"),
-            Item::Task(t) => alloc::format!("{t:?}"),
-        };
+        let what = alloc::format!("{:?}", crate::Handle::from_rc(item.clone()));
         let t0 = self.inner.host.now();
         self.run_item(item);
         let took = self.inner.host.now() - t0;
@@ -168,7 +225,7 @@ impl EventLoop {
             return Ok(());
         }
         let result = loop {
-            if let Err(e) = self.run_once(true) {
+            if let Err(e) = self.run_once(true, None) {
                 break Err(e);
             }
             if self.inner.stopping.get() {
@@ -184,6 +241,50 @@ impl EventLoop {
     /// [`Step::Stopped`] once `stop` took effect, or if the loop is not
     /// running.
     pub fn step(&self) -> Result<Step, Error> {
+        self.step_inner(None)
+    }
+
+    /// Driven hosts: [`step`](Self::step), asking `should_yield` after each
+    /// callback whether to give the platform its turn (a browser keeps its
+    /// page responsive this way through a long batch). When it answers
+    /// `true` the step ends there and returns [`Step::Ready`]; the rest of
+    /// the batch runs first in the next step, before timers that came due
+    /// meanwhile and before callbacks the batch scheduled — the order is the
+    /// one an unbroken batch would have had. `stop()` takes effect once the
+    /// whole batch has run.
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, Host, HostMode, HostWaker, Instant, NoopWaker, Step, Error};
+    /// # use std::{any::Any, cell::RefCell, rc::Rc, sync::Arc, time::Duration};
+    /// # struct Driven;
+    /// # impl Host for Driven {
+    /// #     fn now(&self) -> Instant { Instant::ZERO }
+    /// #     fn wait(&self, _: &EventLoop, _: Option<Duration>) -> Result<(), Error> { Ok(()) }
+    /// #     fn remote_waker(&self) -> Result<Arc<dyn HostWaker>, Error> { Ok(Arc::new(NoopWaker)) }
+    /// #     fn mode(&self) -> HostMode { HostMode::Driven }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// # }
+    /// let lp = EventLoop::new(Driven);
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..4 {
+    ///     let log = log.clone();
+    ///     lp.call_soon(move |_| log.borrow_mut().push(i)).unwrap();
+    /// }
+    /// lp.run_forever().unwrap(); // a driven loop: starts and returns
+    /// // Yield after every second callback.
+    /// let mut n = 0;
+    /// let mut every_other = || { n += 1; n % 2 == 0 };
+    /// assert_eq!(lp.step_yielding(&mut every_other).unwrap(), Step::Ready);
+    /// assert_eq!(*log.borrow(), [0, 1]);
+    /// lp.stop(); // takes effect after the batch
+    /// assert_eq!(lp.step_yielding(&mut every_other).unwrap(), Step::Stopped);
+    /// assert_eq!(*log.borrow(), [0, 1, 2, 3]);
+    /// ```
+    pub fn step_yielding(&self, should_yield: &mut dyn FnMut() -> bool) -> Result<Step, Error> {
+        self.step_inner(Some(should_yield))
+    }
+
+    fn step_inner(&self, should_yield: ShouldYield<'_>) -> Result<Step, Error> {
         let inner = &*self.inner;
         if inner.closed.get() {
             return Err(closed_error());
@@ -191,7 +292,10 @@ impl EventLoop {
         if !inner.running.get() {
             return Ok(Step::Stopped);
         }
-        self.run_once(false)?;
+        self.run_once(false, should_yield)?;
+        if inner.partial_batch.get() {
+            return Ok(Step::Ready);
+        }
         if inner.stopping.get() {
             self.finish_running();
             return Ok(Step::Stopped);
@@ -310,5 +414,80 @@ impl EventLoop {
         let factory = inner.task_factory.borrow_mut().take();
         drop((handler, factory));
         Ok(())
+    }
+}
+
+impl EventLoop {
+    /// asyncio's `asyncio.run` on this loop: runs `fut` to completion, then
+    /// cancels the tasks still pending and lets them finish, shuts the
+    /// default executor down, and closes the loop. Returns `fut`'s output
+    /// (or the first error, with the loop closed either way).
+    ///
+    /// ```
+    /// # use anyloop_core::{EventLoop, testing::VirtualClock};
+    /// # use core::time::Duration;
+    /// let lp = EventLoop::new(VirtualClock::new());
+    /// let out = lp.clone().run_and_close(async {
+    ///     anyloop_core::spawn(anyloop_core::sleep(Duration::from_secs(9))).unwrap(); // left over
+    ///     "done"
+    /// });
+    /// assert_eq!(out.unwrap(), "done");
+    /// assert!(lp.is_closed());
+    /// ```
+    #[track_caller]
+    pub fn run_and_close<F>(self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + 'static,
+    {
+        let result = self.run_until_complete(fut);
+        let cancelled = self.cancel_all_tasks();
+        let executor = if self.is_closed() {
+            Ok(())
+        } else {
+            let lp = self.clone();
+            self.run_until_complete(async move { lp.shutdown_default_executor().await }).and_then(|r| r)
+        };
+        let closed = self.close();
+        let out = result?;
+        cancelled?;
+        executor?;
+        closed?;
+        Ok(out)
+    }
+
+    /// Cancels every pending task and runs the loop until they are done
+    /// (the first half of `asyncio.run`'s cleanup).
+    pub fn cancel_all_tasks(&self) -> Result<(), Error> {
+        if self.is_closed() || self.all_tasks().is_empty() {
+            return Ok(());
+        }
+        let done = self.cancel_tasks();
+        self.run_until_complete(done)?
+    }
+
+    /// Cancels every pending task; the returned future completes once all
+    /// of them are done. Await it (or run it) to let them finish — the
+    /// non-blocking form of [`cancel_all_tasks`](Self::cancel_all_tasks)
+    /// for driven hosts.
+    pub fn cancel_tasks(&self) -> crate::LoopFuture<()> {
+        let done = self.create_future::<()>();
+        let tasks = self.all_tasks();
+        if tasks.is_empty() {
+            let _ = done.set_result(());
+            return done;
+        }
+        let left = alloc::rc::Rc::new(core::cell::Cell::new(tasks.len()));
+        for t in &tasks {
+            t.cancel(None);
+            let left = left.clone();
+            let done = done.clone();
+            t.add_done_callback(move |_, _| {
+                left.set(left.get() - 1);
+                if left.get() == 0 {
+                    let _ = done.set_result(());
+                }
+            });
+        }
+        done
     }
 }

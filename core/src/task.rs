@@ -34,7 +34,8 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use crate::event_loop::{Inner, Item};
+use crate::event_loop::Inner;
+use crate::handle::Callback;
 use crate::remote::{Remote, Shared};
 use crate::{Error, ErrorKind, EventLoop, ExceptionContext};
 
@@ -167,8 +168,9 @@ pub(crate) struct Header {
     location: &'static Location<'static>,
 }
 
-/// The type-erased operations the loop needs on any task.
-pub(crate) trait RawTask {
+/// The type-erased operations the loop needs on any task. A task is also a
+/// [`Callback`]: queueing it runs its next step.
+pub(crate) trait RawTask: Callback {
     fn header(&self) -> &Header;
     /// One step: drop the future if cancellation was requested, else poll it.
     fn step(self: Rc<Self>, lp: &EventLoop);
@@ -183,6 +185,8 @@ trait TypedTask<T>: RawTask {
 
 /// The task allocation. `F` ends in `Ok(output)` or in the task's error.
 struct TaskCell<T, F> {
+    /// This task's own allocation, for the ready queue's `&self` calls.
+    me: Weak<TaskCell<T, F>>,
     header: Header,
     future: RefCell<Option<F>>,
     output: RefCell<Option<T>>,
@@ -303,6 +307,32 @@ impl<T: 'static, F: Future<Output = Result<T, Error>> + 'static> RawTask for Tas
     }
 }
 
+impl<T: 'static, F: Future<Output = Result<T, Error>> + 'static> Callback for TaskCell<T, F> {
+    #[inline]
+    fn run(&self, lp: &EventLoop) {
+        if let Some(me) = self.me.upgrade() {
+            me.step(lp);
+        }
+    }
+    fn cancel(&self) {
+        if let Some(me) = self.me.upgrade() {
+            AnyTask { raw: me }.cancel(None);
+        }
+    }
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+    fn location(&self) -> &'static Location<'static> {
+        self.header.location
+    }
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.me.upgrade() {
+            Some(me) => fmt::Debug::fmt(&AnyTask { raw: me }, f),
+            None => f.write_str("<Task>"),
+        }
+    }
+}
+
 impl<T: 'static, F: Future<Output = Result<T, Error>> + 'static> TypedTask<T> for TaskCell<T, F> {
     fn take_output(&self) -> Option<T> {
         self.output.borrow_mut().take()
@@ -317,8 +347,8 @@ pub struct AnyTask {
 }
 
 impl AnyTask {
-    pub(crate) fn step(self, lp: &EventLoop) {
-        self.raw.step(lp);
+    pub(crate) fn into_callback(self) -> Rc<dyn Callback> {
+        self.raw
     }
 
     pub(crate) fn destroy(self, lp: &EventLoop) {
@@ -589,7 +619,8 @@ where
         inner.task_counter.set(n);
         Cow::Owned(alloc::format!("Task-{n}"))
     });
-    let cell = Rc::new(TaskCell {
+    let cell = Rc::new_cyclic(|me| TaskCell {
+        me: me.clone(),
         header: Header {
             id,
             name: RefCell::new(name),
@@ -612,6 +643,6 @@ where
     });
     let any = AnyTask { raw: cell.clone() };
     inner.tasks.borrow_mut().fill(id, any.clone());
-    lp.push_ready(Item::Task(any));
+    lp.push_ready(any.into_callback());
     Task { raw: cell }
 }

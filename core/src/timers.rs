@@ -34,15 +34,22 @@ use crate::handle::{Callback, CancelCounter};
 /// Heaps smaller than this are never compacted (asyncio uses 100 too).
 const MIN_COMPACT_LEN: usize = 100;
 
+/// A heap entry. `key` packs `(when, seq)` into one `u128` (deadline in
+/// the high half), so ordering is a single integer comparison.
 struct Entry {
-    when: Instant,
-    seq: u64,
+    key: u128,
     cb: Rc<dyn Callback>,
+}
+
+impl Entry {
+    fn when(&self) -> Instant {
+        Instant::from_nanos((self.key >> 64) as u64)
+    }
 }
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        self.when == other.when && self.seq == other.seq
+        self.key == other.key
     }
 }
 impl Eq for Entry {}
@@ -53,8 +60,9 @@ impl PartialOrd for Entry {
 }
 impl Ord for Entry {
     /// Reversed, so `BinaryHeap` (a max-heap) pops the earliest `(when, seq)`.
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.when, other.seq).cmp(&(self.when, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -78,7 +86,7 @@ impl Timers {
     /// Adds a timer; the handle must have been built with [`Timers::counter`].
     pub(crate) fn push(&mut self, when: Instant, cb: Rc<dyn Callback>) {
         self.seq += 1;
-        self.heap.push(Entry { when, seq: self.seq, cb });
+        self.heap.push(Entry { key: ((when.as_nanos() as u128) << 64) | self.seq as u128, cb });
     }
 
     /// Number of entries, cancelled ones included.
@@ -103,7 +111,7 @@ impl Timers {
         }
         while let Some(top) = self.heap.peek() {
             if !top.cb.is_cancelled() {
-                return Some(top.when);
+                return Some(top.when());
             }
             self.heap.pop();
             self.cancelled.set(self.cancelled.get().saturating_sub(1));
@@ -115,7 +123,7 @@ impl Timers {
     /// order.
     pub(crate) fn pop_due(&mut self, now: Instant, mut out: impl FnMut(Rc<dyn Callback>)) {
         while let Some(top) = self.heap.peek() {
-            if top.when > now {
+            if top.when() > now {
                 break;
             }
             let Some(entry) = self.heap.pop() else { break };

@@ -49,6 +49,13 @@ pub trait BaseTransport {
     /// `"sockname"`, `"socket"`, `"pipe"`, TLS details… `None` if unknown.
     fn get_extra_info(&self, name: &str) -> Option<ExtraInfo>;
 
+    /// The transport as `Any`, so a host can recognise its own transports
+    /// (asyncio's `sendfile` checks the transport's type to pick the
+    /// zero-copy path). `None` for transports that do not opt in.
+    fn as_any(&self) -> Option<&dyn core::any::Any> {
+        None
+    }
+
     /// `get_extra_info("peername")` as an address.
     fn peername(&self) -> Option<SocketAddr> {
         match self.get_extra_info("peername") {
@@ -123,6 +130,18 @@ pub trait Transport: ReadTransport + WriteTransport {
     fn set_protocol(&self, protocol: StreamProtocol);
     /// The current protocol.
     fn get_protocol(&self) -> StreamProtocol;
+
+    /// Hands the transport over to a layer stacked on it (TLS, by
+    /// `start_tls`) and returns the handle that layer uses from now on.
+    /// Afterwards, through every other handle, `write`, `writelines`,
+    /// `write_eof` and `set_write_buffer_limits` fail with `InvalidState`
+    /// and `pause_reading`, `resume_reading` and `set_protocol` do nothing,
+    /// so the application cannot disturb the stream it no longer owns;
+    /// `close` and `abort` still end the connection. `None` (the default):
+    /// the transport cannot do this and is only documented as unusable.
+    fn hand_over(&self) -> Option<Rc<dyn Transport>> {
+        None
+    }
 }
 
 /// A datagram transport (asyncio's `DatagramTransport`).

@@ -13,8 +13,12 @@ use anyloop_core::backend::Backends;
 use anyloop_core::{Error, EventLoop, Host, HostWaker, Instant};
 use mio::{Events, Poll, Token, Waker};
 
+use crate::executor::ThreadPool;
 use crate::io::NativeIo;
+use crate::net::NativeNet;
+use crate::process::{ChildWatcher, NativeProcess};
 use crate::reactor::Reactor;
+use crate::signals::NativeSignals;
 
 /// The token of the cross-thread waker; I/O sources use the others.
 const WAKER: Token = Token(usize::MAX);
@@ -33,6 +37,10 @@ pub struct NativeHost {
     events: RefCell<Events>,
     waker: Arc<MioWaker>,
     reactor: Rc<Reactor>,
+    #[cfg(unix)]
+    signals: Rc<crate::signals::LoopSignals>,
+    #[cfg(unix)]
+    reaper: Rc<crate::process::reaper::Reaper>,
 }
 
 struct MioWaker(Waker);
@@ -52,12 +60,38 @@ impl NativeHost {
         let waker =
             Waker::new(poll.registry(), WAKER).map_err(|e| Error::from(e).context("cannot create the waker"))?;
         let registry = poll.registry().try_clone().map_err(|e| Error::from(e).context("cannot clone the registry"))?;
+        let reactor = Rc::new(Reactor::new(registry));
+        #[cfg(unix)]
+        let signals = crate::signals::LoopSignals::new(reactor.clone());
         Ok(NativeHost {
-            reactor: Rc::new(Reactor::new(registry)),
+            #[cfg(unix)]
+            reaper: crate::process::reaper::Reaper::new(reactor.clone(), signals.clone()),
+            #[cfg(unix)]
+            signals,
+            reactor,
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(EVENTS_CAPACITY)),
             waker: Arc::new(MioWaker(waker)),
         })
+    }
+
+    /// Chooses how the loop learns that its child processes exited (before
+    /// the loop is created): pidfd where available ([`ChildWatcher::Auto`],
+    /// the default), or always SIGCHLD. `ANYLOOP_FORCE_SIGCHLD=1` in the
+    /// environment forces SIGCHLD.
+    pub fn with_child_watcher(self, watcher: ChildWatcher) -> NativeHost {
+        #[cfg(unix)]
+        self.reaper.set_mode(watcher);
+        #[cfg(not(unix))]
+        let _ = watcher;
+        self
+    }
+}
+
+impl NativeHost {
+    /// The reactor of this host's selector.
+    pub(crate) fn reactor(&self) -> &Rc<Reactor> {
+        &self.reactor
     }
 }
 
@@ -95,12 +129,26 @@ impl Host for NativeHost {
     fn backends(&self) -> Backends {
         Backends {
             io: Some(Rc::new(NativeIo { reactor: self.reactor.clone() })),
+            #[cfg(unix)]
+            signals: Some(Rc::new(NativeSignals { signals: self.signals.clone() })),
+            #[cfg(not(unix))]
+            signals: Some(Rc::new(NativeSignals)),
+            #[cfg(unix)]
+            process: Some(Rc::new(NativeProcess { reactor: self.reactor.clone(), reaper: self.reaper.clone() })),
+            #[cfg(not(unix))]
+            process: Some(Rc::new(NativeProcess)),
+            net: Some(Rc::new(NativeNet { reactor: self.reactor.clone() })),
+            executor: Some(Arc::new(ThreadPool::default())),
             why: "not available on this platform",
-            ..Default::default()
         }
     }
 
     fn close(&self, _lp: &EventLoop) {
+        #[cfg(unix)]
+        {
+            self.reaper.close();
+            self.signals.close();
+        }
         self.reactor.clear();
     }
 

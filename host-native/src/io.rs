@@ -1,4 +1,7 @@
 //! The native [`IoBackend`]: fd watchers and raw-socket operations.
+//!
+//! Raw descriptors are Unix file descriptors; on Windows every operation
+//! here is `Unsupported` (its sockets are not `i32` descriptors).
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -14,8 +17,9 @@ pub(crate) struct NativeIo {
     pub(crate) reactor: Rc<Reactor>,
 }
 
-fn todo<T: 'static>(what: &str) -> IoFuture<'static, T> {
-    let e = Error::unsupported(what, "not implemented yet on the native host");
+#[cfg(not(unix))]
+fn unsupported<T: 'static>(what: &str) -> IoFuture<'static, T> {
+    let e = Error::unsupported(what, "raw socket descriptors are Unix-only");
     Box::pin(async move { Err(e) })
 }
 
@@ -36,50 +40,94 @@ impl IoBackend for NativeIo {
         self.reactor.remove_writer(fd)
     }
 
-    fn sock_recv_into<'a>(&'a self, _lp: &EventLoop, _fd: RawFd, _buf: &'a mut [u8]) -> IoFuture<'a, usize> {
-        todo("sock_recv_into")
+    fn sock_recv_into<'a>(&'a self, _lp: &EventLoop, fd: RawFd, buf: &'a mut [u8]) -> IoFuture<'a, usize> {
+        #[cfg(unix)]
+        return Box::pin(crate::sock::recv_into(&self.reactor, fd, buf));
+        #[cfg(not(unix))]
+        return {
+            let _ = (fd, buf);
+            unsupported("sock_recv_into")
+        };
     }
 
     fn sock_recvfrom_into<'a>(
         &'a self,
         _lp: &EventLoop,
-        _fd: RawFd,
-        _buf: &'a mut [u8],
+        fd: RawFd,
+        buf: &'a mut [u8],
     ) -> IoFuture<'a, (usize, SocketAddr)> {
-        todo("sock_recvfrom_into")
+        #[cfg(unix)]
+        return Box::pin(crate::sock::recvfrom_into(&self.reactor, fd, buf));
+        #[cfg(not(unix))]
+        return {
+            let _ = (fd, buf);
+            unsupported("sock_recvfrom_into")
+        };
     }
 
-    fn sock_sendall<'a>(&'a self, _lp: &EventLoop, _fd: RawFd, _data: &'a [u8]) -> IoFuture<'a, ()> {
-        todo("sock_sendall")
+    fn sock_sendall<'a>(&'a self, _lp: &EventLoop, fd: RawFd, data: &'a [u8]) -> IoFuture<'a, ()> {
+        #[cfg(unix)]
+        return Box::pin(crate::sock::sendall(&self.reactor, fd, data));
+        #[cfg(not(unix))]
+        return {
+            let _ = (fd, data);
+            unsupported("sock_sendall")
+        };
     }
 
-    fn sock_sendto<'a>(
-        &'a self,
-        _lp: &EventLoop,
-        _fd: RawFd,
-        _data: &'a [u8],
-        _addr: SocketAddr,
-    ) -> IoFuture<'a, usize> {
-        todo("sock_sendto")
+    fn sock_sendto<'a>(&'a self, _lp: &EventLoop, fd: RawFd, data: &'a [u8], addr: SocketAddr) -> IoFuture<'a, usize> {
+        #[cfg(unix)]
+        return Box::pin(crate::sock::sendto(&self.reactor, fd, data, addr));
+        #[cfg(not(unix))]
+        return {
+            let _ = (fd, data, addr);
+            unsupported("sock_sendto")
+        };
     }
 
-    fn sock_connect<'a>(&'a self, _lp: &EventLoop, _fd: RawFd, _addr: SockAddr) -> IoFuture<'a, ()> {
-        todo("sock_connect")
+    fn sock_connect<'a>(&'a self, lp: &EventLoop, fd: RawFd, addr: SockAddr) -> IoFuture<'a, ()> {
+        #[cfg(unix)]
+        {
+            let lp = lp.clone();
+            Box::pin(async move { crate::sock::connect(&lp, &self.reactor, fd, addr).await })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (lp, fd, addr);
+            unsupported("sock_connect")
+        }
     }
 
-    fn sock_accept<'a>(&'a self, _lp: &EventLoop, _fd: RawFd) -> IoFuture<'a, (RawFd, Addr)> {
-        todo("sock_accept")
+    fn sock_accept<'a>(&'a self, _lp: &EventLoop, fd: RawFd) -> IoFuture<'a, (RawFd, Addr)> {
+        #[cfg(unix)]
+        return Box::pin(crate::sock::accept(&self.reactor, fd));
+        #[cfg(not(unix))]
+        return {
+            let _ = fd;
+            unsupported("sock_accept")
+        };
     }
 
     fn sock_sendfile<'a>(
         &'a self,
-        _lp: &EventLoop,
-        _fd: RawFd,
-        _file: RawFd,
-        _offset: u64,
-        _count: Option<u64>,
-        _fallback: bool,
+        lp: &EventLoop,
+        fd: RawFd,
+        file: RawFd,
+        offset: u64,
+        count: Option<u64>,
+        fallback: bool,
     ) -> IoFuture<'a, u64> {
-        todo("sock_sendfile")
+        #[cfg(unix)]
+        {
+            let lp = lp.clone();
+            Box::pin(async move {
+                crate::net::sendfile::sock_sendfile(&lp, &self.reactor, fd, file, offset, count, fallback).await
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (lp, fd, file, offset, count, fallback);
+            unsupported("sock_sendfile")
+        }
     }
 }

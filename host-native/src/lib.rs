@@ -26,12 +26,36 @@
 
 #![warn(missing_docs)]
 
+mod executor;
 mod host;
 mod io;
+pub mod net;
+mod process;
 pub mod reactor;
+mod signals;
+#[cfg(unix)]
+mod sock;
+pub mod stream;
+mod util;
+
+/// Signal numbers (`SIGINT`, `SIGTERM`…, those of the target OS) and names,
+/// for `add_signal_handler`.
+pub mod signal {
+    pub use crate::signals::name;
+    #[cfg(unix)]
+    pub use signal_hook::consts::signal::*;
+}
+
+/// TLS (feature `tls`): [`tls::TlsConfig`] for the `ssl` field of
+/// `ConnectOptions` / `ServerOptions` and for `start_tls`. The TLS transport
+/// runs over this host's stream transports.
+#[cfg(feature = "tls")]
+pub use anyloop_tls as tls;
 
 pub use anyloop_core::EventLoop;
+pub use executor::ThreadPool;
 pub use host::NativeHost;
+pub use process::ChildWatcher;
 
 /// A new event loop on a [`NativeHost`] (asyncio's `new_event_loop`).
 ///

@@ -19,6 +19,9 @@
 //! it must only record readiness and schedule handles, never call user
 //! code, so I/O callbacks run in the loop's batch in asyncio's order.
 
+// Raw-fd watchers are Unix-only; on Windows their bookkeeping is unused.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
@@ -60,6 +63,10 @@ pub trait Dispatch {
     /// The source became ready. Record it and schedule handles; do not run
     /// user code here.
     fn ready(&self, lp: &EventLoop, readiness: Readiness);
+
+    /// The loop is closing with the source still registered: release the
+    /// descriptor and any reference cycles, without calling user code.
+    fn loop_closed(&self) {}
 }
 
 struct Watcher {
@@ -303,6 +310,12 @@ impl Reactor {
             }
             std::mem::take(&mut *table)
         };
+        // Outside the borrow: sources deregister themselves while closing.
+        for entry in entries.entries.iter().flatten() {
+            if let Entry::Source(d) = entry {
+                d.loop_closed();
+            }
+        }
         drop(entries);
     }
 }

@@ -1,6 +1,6 @@
 //! # anyloop-wasi
 //!
-//! The WASI host of anyloop: the asyncio-style [`EventLoop`] of
+//! The WASI host of anyloop: the asyncio-style `EventLoop` of
 //! `anyloop-core` as a WebAssembly module, under wasmtime or any other WASI
 //! runtime.
 //!
@@ -20,7 +20,7 @@
 //!
 //! ## The clock
 //!
-//! [`Host::now`](anyloop_core::Host::now) is `std::time::Instant`, which on
+//! `Host::now` is `std::time::Instant`, which on
 //! WASI *is* the monotonic clock (`clock_time_get(MONOTONIC)` on wasip1,
 //! `wasi:clocks/monotonic-clock.now` on wasip2) — the same clock the
 //! waiting subscribes to. Going through std keeps `loop.time()` consistent
@@ -32,7 +32,7 @@
 //! A WASI module has one thread and no signals or processes. So:
 //!
 //! * `call_soon_threadsafe` works, on the only thread there is: the remote
-//!   waker is a no-op ([`NoopWaker`](anyloop_core::NoopWaker)) because no
+//!   waker is a no-op (`NoopWaker`) because no
 //!   other thread can exist to call it while the loop is blocked;
 //! * `add_signal_handler`, `subprocess_exec`/`subprocess_shell` and
 //!   `run_in_executor` return `Unsupported` with the reason;

@@ -5,7 +5,7 @@
 //! A scenario never blocks: it sets work up on a fresh loop and eventually
 //! calls [`Done::finish`], which records the verdict and stops the loop. A
 //! blocking host runs it with [`run_blocking`]; the browser starts the loop
-//! and awaits the verdict instead.
+//! and awaits the verdict instead (`run_driven`, in browser builds).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use anyloop::{EventLoop, Instant};
 
+mod aio;
+mod net;
 mod scheduling;
 
 /// A scenario's verdict.
@@ -47,14 +49,21 @@ pub struct Scenario {
     pub start: fn(&EventLoop, Done),
 }
 
-/// Every scenario, in a stable order.
+/// Every scenario for every host (scheduling, tasks, timers), in a stable
+/// order.
 pub fn all() -> Vec<Scenario> {
-    scheduling::SCENARIOS.to_vec()
+    scheduling::SCENARIOS.iter().chain(aio::SCENARIOS).copied().collect()
 }
 
-/// Finds a scenario by name.
+/// The networking scenarios, for hosts with TCP sockets (native, WASI
+/// preview 2): one protocol and one stream program over each host's sockets.
+pub fn net() -> Vec<Scenario> {
+    net::SCENARIOS.to_vec()
+}
+
+/// Finds a scenario by name, among [`all`] and [`net`].
 pub fn find(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all().into_iter().chain(net()).find(|s| s.name == name)
 }
 
 /// Runs a scenario on a blocking host: a fresh loop, `run_forever` until
@@ -73,6 +82,40 @@ pub fn run_blocking(s: Scenario, limit: Duration) -> Verdict {
     let mut result = Ok(());
     while done.verdict().is_none() && !timed_out.get() {
         if let Err(e) = lp.run_forever() {
+            result = Err(format!("run_forever failed: {e}"));
+            break;
+        }
+    }
+    if let Ok(g) = guard {
+        g.cancel();
+    }
+    let _ = lp.close();
+    result?;
+    match done.verdict() {
+        Some(v) => v,
+        None => Err(format!("{}: not finished within {limit:?}", s.name)),
+    }
+}
+
+/// Runs a scenario on a driven host (the browser): a fresh loop, awaiting
+/// `anyloop::host::run_forever` (which resolves when the loop stops) until
+/// the scenario finishes or `limit` of loop time passes, then `close`.
+/// The driven twin of [`run_blocking`], with the same verdicts.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub async fn run_driven(s: Scenario, limit: Duration) -> Verdict {
+    let lp = anyloop::new_event_loop().map_err(|e| format!("new_event_loop: {e}"))?;
+    let done = Done::default();
+    (s.start)(&lp, done.clone());
+    let deadline = lp.time() + limit;
+    let timed_out = Rc::new(Cell::new(false));
+    let t = timed_out.clone();
+    let guard = lp.call_at(deadline, move |lp| {
+        t.set(true);
+        lp.stop();
+    });
+    let mut result = Ok(());
+    while done.verdict().is_none() && !timed_out.get() {
+        if let Err(e) = anyloop::host::run_forever(&lp).await {
             result = Err(format!("run_forever failed: {e}"));
             break;
         }

@@ -1,23 +1,23 @@
 //! Runs anyloop's WASI guests under an embedded wasmtime (48.x), for the
 //! `anyloop-wasi-run` binary (`just demo-wasi`) and the wasmtime tests.
 //!
-//! * [`run`] instantiates a wasip1 module or a wasip2 component (told
+//! * `run` instantiates a wasip1 module or a wasip2 component (told
 //!   apart by the binary's header) with the given arguments, stdin and
 //!   stdout, and returns its exit code and output.
 //! * Networking is **loopback only**: connections, accepted clients and
 //!   datagrams must name 127.0.0.0/8 or ::1; binds may also use the
 //!   wildcard address with port 0 (the implicit bind of a connect).
-//! * [`StdinPipe`] is a stdin that really waits (a tokio simplex pipe
+//! * `StdinPipe` is a stdin that really waits (a tokio simplex pipe
 //!   behind wasmtime's `AsyncStdinStream`): readiness follows the data.
-//! * [`BoundedPipe`] is a stdout with a fixed capacity, reporting write
+//! * `BoundedPipe` is a stdout with a fixed capacity, reporting write
 //!   readiness only when 4 KiB fit — a pipe with POSIX `PIPE_BUF`
 //!   semantics — so a guest can meet backpressure.
 //! * For wasip1, every `wasi_snapshot_preview1` import can be wrapped to
-//!   count host calls ([`Options::count_calls`]).
+//!   count host calls (`Options::count_calls`).
 //!
 //! Modules are compiled once per process and cached: the first run of a
 //! module pays for Cranelift, later runs (the timing-sensitive ones) do
-//! not. Call [`precompile`] before measuring anything.
+//! not. Call `precompile` before measuring anything.
 //!
 //! Everything is behind the `runtime` feature.
 #![cfg(feature = "runtime")]

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Prints the bench-echo table from run_echo.py's JSONL: per size, the
+median server CPU us per request and req/s of each server, and anyloop's
+ratios vs raw mio and vs tokio current-thread, with the bars:
+CPU/request <= 1.10x mio at 1 and 10 KiB, <= 1.0x at 100 KiB;
+req/s >= 0.9x tokio."""
+import json
+import statistics
+import sys
+
+
+def main(paths, max_other=None):
+    recs = [dict(json.loads(line), file=p) for p in paths for line in open(p) if line.strip()]
+    if max_other is not None:
+        # Keep only (rep, size) blocks in which every server ran while other
+        # tenants used < max_other % of a core (run_echo.py --max-other-cpu).
+        noisy = {(r["file"], r["rep"], r["size"]) for r in recs if r.get("other_cpu_pct", 1e9) >= max_other}
+        recs = [r for r in recs if (r["file"], r["rep"], r["size"]) not in noisy]
+        print(f"\n=== quiet blocks only (other tenants < {max_other:.0f}% of a core during every run of the block)")
+        if not recs:
+            print("no quiet block in this run")
+            return
+    else:
+        print("\n=== every run")
+    by = {}
+    for r in recs:
+        by.setdefault((r["server"], r["size"]), []).append(r)
+    servers = sorted({s for s, _ in by}, key=lambda s: (s != "anyloop", s))
+    sizes = sorted({z for _, z in by})
+
+    def med(s, z, k):
+        v = [r[k] for r in by.get((s, z), [])]
+        return statistics.median(v) if v else float("nan")
+
+    print("\nserver CPU us per request (median; user+sys from /proc) | req/s (median) | n")
+    print("| server | " + " | ".join(f"{z // 1024} KiB us/req | {z // 1024} KiB req/s" for z in sizes) + " |")
+    print("|---" * (1 + 2 * len(sizes)) + "|")
+    for s in servers:
+        cells = []
+        for z in sizes:
+            cells += [f"{med(s, z, 'server_us_per_req'):.2f}", f"{med(s, z, 'rps'):.0f} (n={len(by.get((s, z), []))})"]
+        print(f"| {s} | " + " | ".join(cells) + " |")
+    if "anyloop" not in servers:
+        return
+    print("\nanyloop ratios (CPU per request: lower is better; req/s: higher is better)")
+    print("| size | CPU/req vs mio (bar) | CPU/req vs tokio | req/s vs mio | req/s vs tokio (bar >= 0.90) |")
+    print("|---|---|---|---|---|")
+    ok = True
+    for z in sizes:
+        a_cpu, a_rps = med("anyloop", z, "server_us_per_req"), med("anyloop", z, "rps")
+        m_cpu, m_rps = med("mio", z, "server_us_per_req"), med("mio", z, "rps")
+        t_cpu, t_rps = med("tokio-ct", z, "server_us_per_req"), med("tokio-ct", z, "rps")
+        bar = 1.0 if z >= 100 * 1024 else 1.10
+        c_mio, r_tok = a_cpu / m_cpu, a_rps / t_rps
+        c_ok, r_ok = c_mio <= bar, r_tok >= 0.9
+        ok &= c_ok and r_ok
+        print(f"| {z // 1024} KiB | {c_mio:.2f}x (<= {bar:.2f}: {'ok' if c_ok else 'MISSED'}) | {a_cpu / t_cpu:.2f}x "
+              f"| {a_rps / m_rps:.2f}x | {r_tok:.2f}x ({'ok' if r_ok else 'MISSED'}) |")
+    print("\nall bars met" if ok else "\nsome bars missed (see above)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+    main(sys.argv[1:], max_other=15.0)
