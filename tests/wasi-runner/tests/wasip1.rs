@@ -138,3 +138,8 @@ fn an_unwatchable_fd_is_reported_not_spun_on() {
     let h = lines_with(&out, "handler ");
     assert!(h.len() == 1 && h[0].contains("cannot be waited for"), "{h:?}");
 }
+
+#[test]
+fn debug_mode_reports_slow_callbacks() {
+    debug_mode(P1);
+}

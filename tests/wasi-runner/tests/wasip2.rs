@@ -263,3 +263,8 @@ fn server_lifecycle_close_close_clients_wait_closed() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines, want, "{text}");
 }
+
+#[test]
+fn debug_mode_reports_slow_callbacks() {
+    debug_mode(P2);
+}

@@ -45,6 +45,7 @@ mod checks {
             "idle" => idle(arg(0)),
             "unsupported" => unsupported(),
             "deadlock" => deadlock(),
+            "debug" => debug(),
             "watch" => watch(),
             "watch_unwatchable" => watch_unwatchable(),
             #[cfg(target_env = "p2")]
@@ -361,6 +362,23 @@ mod checks {
     struct Nop;
     impl BaseProtocol for Nop {}
     impl anyloop::SubprocessProtocol for Nop {}
+
+    /// Debug mode: a callback that takes longer than
+    /// slow_callback_duration is reported on stderr.
+    fn debug() -> Result<(), Error> {
+        let lp = anyloop::new_event_loop()?;
+        lp.set_debug(true);
+        lp.set_slow_callback_duration(Duration::from_millis(50));
+        lp.call_soon(|_| {
+            let start = StdInstant::now();
+            while start.elapsed() < Duration::from_millis(80) {}
+        })?;
+        lp.call_soon(|_| {})?;
+        lp.call_soon(|lp| lp.stop())?;
+        lp.run_forever()?;
+        println!("debug {}", lp.get_debug());
+        lp.close()
+    }
 
     /// Nothing to wait for and nothing that could ever wake the module:
     /// run_forever returns an error instead of sleeping forever.

@@ -259,3 +259,13 @@ pub fn idle_host_calls(target: Target, poll_name: &str) {
     assert_eq!(polls, 1, "the loop should wait once, for the whole 2 s");
     assert!((1..=60).contains(&total), "host calls: {total}");
 }
+
+/// Debug mode reports the one slow callback (and only it) on stderr.
+pub fn debug_mode(target: Target) {
+    let out = probe(target, &["debug"], Options::default());
+    assert_eq!(lines_with(&out, "debug "), ["true"]);
+    let err = out.stderr_text();
+    let slow: Vec<&str> = err.lines().filter(|l| l.contains("Executing") && l.contains("took")).collect();
+    assert_eq!(slow.len(), 1, "{err}");
+    assert!(slow[0].contains("probe.rs"), "the warning names the callback's location: {}", slow[0]);
+}
