@@ -61,15 +61,15 @@ pub(crate) fn io_error(e: &wasip2::io::error::Error, what: &str) -> Error {
 pub(crate) fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
     match addr {
         SocketAddr::V4(a) => {
-            let o = a.ip().octets();
-            IpSocketAddress::Ipv4(Ipv4SocketAddress { port: a.port(), address: (o[0], o[1], o[2], o[3]) })
+            let [x, y, z, w] = a.ip().octets();
+            IpSocketAddress::Ipv4(Ipv4SocketAddress { port: a.port(), address: (x, y, z, w) })
         }
         SocketAddr::V6(a) => {
-            let s = a.ip().segments();
+            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
             IpSocketAddress::Ipv6(Ipv6SocketAddress {
                 port: a.port(),
                 flow_info: a.flowinfo(),
-                address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
+                address: (s0, s1, s2, s3, s4, s5, s6, s7),
                 scope_id: a.scope_id(),
             })
         }
