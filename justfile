@@ -101,6 +101,11 @@ bench-browser:
 bench-echo:
     bash bench/echo/bench-echo.sh
 
+# Streams-style echo (start_server + read/write/drain) against the protocol
+# server and tokio current-thread, server CPU per request (~12 min).
+bench-streams:
+    STYLE=streams bash bench/echo/bench-echo.sh
+
 # A quick tcp_echo_server check: serves, echoes, exits 0 on SIGTERM.
 demo-echo:
     #!/usr/bin/env bash
