@@ -272,7 +272,9 @@ impl<S: StreamIo> StreamTransport<S> {
         }
         let Some(token) = self.token.get() else { return };
         let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-        let mut io = self.io.borrow_mut();
+        // The descriptor is only borrowed around system calls, never across
+        // user code, so this borrow does not fail.
+        let Ok(mut io) = self.io.try_borrow_mut() else { return };
         let Some(io) = io.as_mut() else { return };
         if self.reactor.reregister(io, token, interest).is_ok() {
             self.write_interest.set(on);
