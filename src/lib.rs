@@ -36,6 +36,17 @@ pub use anyloop_wasi as host;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use anyloop_js as host;
 
+/// TLS (feature `tls`, native targets): `TlsConfig` for the `ssl` field of
+/// `ConnectOptions` / `ServerOptions` and for `start_tls`; see
+/// [`anyloop_core::tls`] for how connections use it.
+#[cfg(all(feature = "tls", not(target_family = "wasm")))]
+pub use anyloop_native::tls;
+
+/// rcgen (feature `tls`): makes CAs and certificates at run time, for tests,
+/// examples and development servers (`tls_echo` uses it).
+#[cfg(all(feature = "tls", not(target_family = "wasm")))]
+pub use rcgen;
+
 /// A new event loop on this target's host (asyncio's `new_event_loop`).
 pub fn new_event_loop() -> Result<EventLoop, Error> {
     host::new_event_loop()

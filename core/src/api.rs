@@ -160,6 +160,7 @@ impl EventLoop {
 
     /// Opens a TCP connection to `host:port` (or `opts.sock`) and runs the
     /// protocol `factory()` makes over it (asyncio's `create_connection`).
+    /// With `opts.ssl`, over TLS (see [`crate::tls`]).
     pub async fn create_connection<P: Protocol + 'static>(
         &self,
         factory: impl FnOnce() -> P,
@@ -168,9 +169,8 @@ impl EventLoop {
         opts: ConnectOptions,
     ) -> Result<Connection<P>, Error> {
         self.open()?;
-        let net = self.net("create_connection")?;
         let (sp, p) = StreamProtocol::plain(factory());
-        let t = net.create_connection(self, sp, Some(String::from(host)), Some(port), opts).await?;
+        let t = self.create_connection_with(sp, Some(host), Some(port), opts).await?;
         Ok((t, p))
     }
 
@@ -182,15 +182,24 @@ impl EventLoop {
         protocol: StreamProtocol,
         host: Option<&str>,
         port: Option<u16>,
-        opts: ConnectOptions,
+        mut opts: ConnectOptions,
     ) -> Result<Rc<dyn Transport>, Error> {
         self.open()?;
         let net = self.net("create_connection")?;
-        net.create_connection(self, protocol, host.map(String::from), port, opts).await
+        let (host, port) = (host.map(String::from), port);
+        match crate::tls::take_connect(&mut opts, host.as_deref(), false)? {
+            None => net.create_connection(self, protocol, host, port, opts).await,
+            Some((ssl, params)) => {
+                let waiter = self.create_future();
+                let raw_protocol = ssl.start(self, protocol, params, Some(waiter.clone()));
+                let raw = net.create_connection(self, raw_protocol, host, port, opts).await?;
+                crate::tls::handshake(raw, waiter).await
+            }
+        }
     }
 
     /// Opens a Unix socket connection to `path` (abstract names start with
-    /// `'\0'`).
+    /// `'\0'`). With `opts.ssl`, over TLS (`opts.server_hostname` required).
     pub async fn create_unix_connection<P: Protocol + 'static>(
         &self,
         factory: impl FnOnce() -> P,
@@ -198,9 +207,8 @@ impl EventLoop {
         opts: ConnectOptions,
     ) -> Result<Connection<P>, Error> {
         self.open()?;
-        let net = self.net("create_unix_connection")?;
         let (sp, p) = StreamProtocol::plain(factory());
-        let t = net.create_unix_connection(self, sp, Some(String::from(path)), opts).await?;
+        let t = self.create_unix_connection_with(sp, path, opts).await?;
         Ok((t, p))
     }
 
@@ -210,14 +218,23 @@ impl EventLoop {
         &self,
         protocol: StreamProtocol,
         path: &str,
-        opts: ConnectOptions,
+        mut opts: ConnectOptions,
     ) -> Result<Rc<dyn Transport>, Error> {
         self.open()?;
         let net = self.net("create_unix_connection")?;
-        net.create_unix_connection(self, protocol, Some(String::from(path)), opts).await
+        match crate::tls::take_connect(&mut opts, None, false)? {
+            None => net.create_unix_connection(self, protocol, Some(String::from(path)), opts).await,
+            Some((ssl, params)) => {
+                let waiter = self.create_future();
+                let raw_protocol = ssl.start(self, protocol, params, Some(waiter.clone()));
+                let raw = net.create_unix_connection(self, raw_protocol, Some(String::from(path)), opts).await?;
+                crate::tls::handshake(raw, waiter).await
+            }
+        }
     }
 
-    /// Wraps an already connected socket (the loop takes ownership).
+    /// Wraps an already connected socket (the loop takes ownership). With
+    /// `opts.ssl`, runs the server side of TLS over it, as asyncio does.
     pub async fn connect_accepted_socket<P: Protocol + 'static>(
         &self,
         factory: impl FnOnce() -> P,
@@ -225,10 +242,30 @@ impl EventLoop {
         opts: ConnectOptions,
     ) -> Result<Connection<P>, Error> {
         self.open()?;
-        let net = self.net("connect_accepted_socket")?;
         let (sp, p) = StreamProtocol::plain(factory());
-        let t = net.connect_accepted_socket(self, sp, fd, opts).await?;
+        let t = self.connect_accepted_socket_with(sp, fd, opts).await?;
         Ok((t, p))
+    }
+
+    /// [`connect_accepted_socket`](Self::connect_accepted_socket) with any
+    /// stream protocol.
+    pub async fn connect_accepted_socket_with(
+        &self,
+        protocol: StreamProtocol,
+        fd: RawFd,
+        mut opts: ConnectOptions,
+    ) -> Result<Rc<dyn Transport>, Error> {
+        self.open()?;
+        let net = self.net("connect_accepted_socket")?;
+        match crate::tls::take_connect(&mut opts, None, true)? {
+            None => net.connect_accepted_socket(self, protocol, fd, opts).await,
+            Some((ssl, params)) => {
+                let waiter = self.create_future();
+                let raw_protocol = ssl.start(self, protocol, params, Some(waiter.clone()));
+                let raw = net.connect_accepted_socket(self, raw_protocol, fd, opts).await?;
+                crate::tls::handshake(raw, waiter).await
+            }
+        }
     }
 
     /// Opens a datagram endpoint (asyncio's `create_datagram_endpoint`).
@@ -267,10 +304,11 @@ impl EventLoop {
         factory: crate::backend::StreamProtocolFactory,
         hosts: Vec<String>,
         port: Option<u16>,
-        opts: ServerOptions,
+        mut opts: ServerOptions,
     ) -> Result<Server, Error> {
         self.open()?;
         let net = self.net("create_server")?;
+        let factory = crate::tls::wrap_factory(self, factory, &mut opts)?;
         net.create_server(self, factory, hosts, port, opts).await
     }
 
@@ -290,10 +328,11 @@ impl EventLoop {
         &self,
         factory: crate::backend::StreamProtocolFactory,
         path: &str,
-        opts: ServerOptions,
+        mut opts: ServerOptions,
     ) -> Result<Server, Error> {
         self.open()?;
         let net = self.net("create_unix_server")?;
+        let factory = crate::tls::wrap_factory(self, factory, &mut opts)?;
         net.create_unix_server(self, factory, Some(String::from(path)), opts).await
     }
 

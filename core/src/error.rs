@@ -68,6 +68,10 @@ pub enum ErrorKind {
     TooManyOpenFiles,
     /// A buffer or line went past its limit.
     LimitOverrun,
+    /// TLS failed: the handshake (certificate verification, hostname
+    /// mismatch, no common protocol version…) or a corrupt record; the
+    /// message names the reason and the TLS library's error is the source.
+    Tls,
     /// Anything else; see the message and [`Error::raw_os_error`].
     Other,
 }
@@ -99,6 +103,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::TooManyOpenFiles => "too many open files",
             ErrorKind::LimitOverrun => "limit overrun",
+            ErrorKind::Tls => "TLS error",
             ErrorKind::Other => "error",
         }
     }
@@ -326,6 +331,7 @@ mod io_conv {
                 ErrorKind::BrokenPipe => io::ErrorKind::BrokenPipe,
                 ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
                 ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
+                ErrorKind::Tls => io::ErrorKind::InvalidData,
                 ErrorKind::TimedOut => io::ErrorKind::TimedOut,
                 ErrorKind::UnexpectedEof => io::ErrorKind::UnexpectedEof,
                 ErrorKind::NotFound => io::ErrorKind::NotFound,

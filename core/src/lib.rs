@@ -99,6 +99,7 @@ mod task;
 pub mod testing;
 mod time;
 mod timers;
+pub mod tls;
 mod transport;
 
 pub use api::Connection;

@@ -13,6 +13,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use crate::backend::{IoFuture, RawFd};
+use crate::tls::TlsContext;
 use crate::{Error, EventLoop, WeakLoop};
 
 /// An address of any socket family.
@@ -82,6 +83,18 @@ pub struct ConnectOptions {
     pub interleave: Option<usize>,
     /// With several addresses failing, report all errors (`true`) or one.
     pub all_errors: bool,
+    /// Run TLS over the connection with this configuration (asyncio's
+    /// `ssl=`); see [`crate::tls`]. `connect_accepted_socket` plays the
+    /// server side, as asyncio does.
+    pub ssl: Option<Rc<dyn TlsContext>>,
+    /// The name the server's certificate must match, instead of `host`
+    /// (required without a host: Unix sockets, `sock`). `""` turns the name
+    /// check off (asyncio's documented, dangerous behaviour).
+    pub server_hostname: Option<String>,
+    /// Abort the TLS handshake after this long (asyncio: 60 s).
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// Abort the TLS closing handshake after this long (asyncio: 30 s).
+    pub ssl_shutdown_timeout: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -94,6 +107,10 @@ impl Default for ConnectOptions {
             happy_eyeballs_delay: None,
             interleave: None,
             all_errors: false,
+            ssl: None,
+            server_hostname: None,
+            ssl_handshake_timeout: None,
+            ssl_shutdown_timeout: None,
         }
     }
 }
@@ -117,6 +134,13 @@ pub struct ServerOptions {
     pub start_serving: bool,
     /// Unix servers: remove the socket file on close (asyncio: yes).
     pub cleanup_socket: bool,
+    /// Serve TLS with this (server) configuration (asyncio's `ssl=`); see
+    /// [`crate::tls`].
+    pub ssl: Option<Rc<dyn TlsContext>>,
+    /// Abort a connection whose TLS handshake takes longer (asyncio: 60 s).
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// Abort a TLS closing handshake that takes longer (asyncio: 30 s).
+    pub ssl_shutdown_timeout: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -130,6 +154,9 @@ impl Default for ServerOptions {
             keep_alive: false,
             start_serving: true,
             cleanup_socket: true,
+            ssl: None,
+            ssl_handshake_timeout: None,
+            ssl_shutdown_timeout: None,
         }
     }
 }

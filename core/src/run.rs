@@ -458,19 +458,27 @@ impl EventLoop {
     /// Cancels every pending task and runs the loop until they are done
     /// (the first half of `asyncio.run`'s cleanup).
     pub fn cancel_all_tasks(&self) -> Result<(), Error> {
-        if self.is_closed() {
+        if self.is_closed() || self.all_tasks().is_empty() {
             return Ok(());
         }
+        let done = self.cancel_tasks();
+        self.run_until_complete(done)?
+    }
+
+    /// Cancels every pending task; the returned future completes once all
+    /// of them are done. Await it (or run it) to let them finish — the
+    /// non-blocking form of [`cancel_all_tasks`](Self::cancel_all_tasks)
+    /// for driven hosts.
+    pub fn cancel_tasks(&self) -> crate::LoopFuture<()> {
+        let done = self.create_future::<()>();
         let tasks = self.all_tasks();
         if tasks.is_empty() {
-            return Ok(());
-        }
-        for t in &tasks {
-            t.cancel(None);
+            let _ = done.set_result(());
+            return done;
         }
         let left = alloc::rc::Rc::new(core::cell::Cell::new(tasks.len()));
-        let done = self.create_future::<()>();
         for t in &tasks {
+            t.cancel(None);
             let left = left.clone();
             let done = done.clone();
             t.add_done_callback(move |_, _| {
@@ -480,6 +488,6 @@ impl EventLoop {
                 }
             });
         }
-        self.run_until_complete(done)?
+        done
     }
 }

@@ -130,6 +130,18 @@ pub trait Transport: ReadTransport + WriteTransport {
     fn set_protocol(&self, protocol: StreamProtocol);
     /// The current protocol.
     fn get_protocol(&self) -> StreamProtocol;
+
+    /// Hands the transport over to a layer stacked on it (TLS, by
+    /// `start_tls`) and returns the handle that layer uses from now on.
+    /// Afterwards, through every other handle, `write`, `writelines`,
+    /// `write_eof` and `set_write_buffer_limits` fail with `InvalidState`
+    /// and `pause_reading`, `resume_reading` and `set_protocol` do nothing,
+    /// so the application cannot disturb the stream it no longer owns;
+    /// `close` and `abort` still end the connection. `None` (the default):
+    /// the transport cannot do this and is only documented as unusable.
+    fn hand_over(&self) -> Option<Rc<dyn Transport>> {
+        None
+    }
 }
 
 /// A datagram transport (asyncio's `DatagramTransport`).

@@ -46,6 +46,12 @@ pub mod signal {
     pub use signal_hook::consts::signal::*;
 }
 
+/// TLS (feature `tls`): [`tls::TlsConfig`] for the `ssl` field of
+/// `ConnectOptions` / `ServerOptions` and for `start_tls`. The TLS transport
+/// runs over this host's stream transports.
+#[cfg(feature = "tls")]
+pub use anyloop_tls as tls;
+
 pub use anyloop_core::EventLoop;
 pub use executor::ThreadPool;
 pub use host::NativeHost;

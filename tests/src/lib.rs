@@ -6,6 +6,9 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
+pub mod pki;
+
 use anyloop::{BaseProtocol, Error, ErrorKind, EventLoop, LoopFuture, Protocol, Transport};
 
 /// Runs `fut` on `lp`; panics if it takes longer than `limit` of loop time.

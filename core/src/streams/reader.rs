@@ -281,6 +281,17 @@ impl StreamReader {
         self.consume_local(n);
     }
 
+    /// Takes every byte received and not yet read (for `start_tls`: they
+    /// are the start of the TLS stream).
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) fn take_unread(&mut self) -> Vec<u8> {
+        self.gather();
+        let out = self.local[self.pos..self.end].to_vec();
+        self.pos = 0;
+        self.end = 0;
+        out
+    }
+
     /// The transport, while connected.
     pub fn transport(&self) -> Option<Rc<dyn Transport>> {
         self.glue.borrow().transport.clone()

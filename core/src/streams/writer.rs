@@ -75,6 +75,49 @@ impl StreamWriter {
         self.transport.get_extra_info(name)
     }
 
+    /// Upgrades the connection to TLS in place (asyncio's
+    /// `StreamWriter.start_tls`): waits for [`drain`](Self::drain), then
+    /// runs [`EventLoop::start_tls`](crate::EventLoop::start_tls); from
+    /// then on this writer and `reader` speak plaintext over TLS. The bytes
+    /// `reader` received but nobody read yet — a ClientHello pipelined right
+    /// after a STARTTLS line — start the TLS stream, so nothing is lost
+    /// (asyncio has no `reader` argument and would lose them).
+    ///
+    /// ```no_run
+    /// # async fn demo(mut reader: anyloop_core::StreamReader, mut writer: anyloop_core::StreamWriter,
+    /// #     ssl: std::rc::Rc<dyn anyloop_core::tls::TlsContext>) -> Result<(), anyloop_core::Error> {
+    /// use anyloop_core::tls::StartTlsOptions;
+    /// assert_eq!(reader.readline().await?, b"STARTTLS\r\n");
+    /// writer.write(b"OK\r\n")?;
+    /// let opts = StartTlsOptions { server_side: true, ..Default::default() };
+    /// writer.start_tls(&mut reader, ssl, opts).await?;
+    /// let line = reader.readline().await?; // decrypted
+    /// # let _ = line; Ok(()) }
+    /// ```
+    #[cfg(feature = "std")]
+    pub async fn start_tls(
+        &mut self,
+        reader: &mut super::StreamReader,
+        ssl: Rc<dyn crate::tls::TlsContext>,
+        mut opts: crate::tls::StartTlsOptions,
+    ) -> Result<(), Error> {
+        if !Rc::ptr_eq(&reader.glue, &self.glue) {
+            return Err(Error::new(ErrorKind::InvalidInput, "start_tls(): the reader belongs to another connection"));
+        }
+        self.drain().await?;
+        let lp = crate::get_running_loop()?;
+        let mut initial = reader.take_unread();
+        initial.append(&mut opts.initial_data);
+        opts.initial_data = initial;
+        let protocol = crate::StreamProtocol::Buffered(self.glue.clone());
+        let tls = lp.start_tls(self.transport.clone(), protocol, ssl, opts).await?;
+        // If the reader paused reading meanwhile, it resumes the TLS
+        // transport later, which resumes the raw one.
+        self.glue.borrow_mut().transport = Some(tls.clone());
+        self.transport = tls;
+        Ok(())
+    }
+
     pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut g = self.glue.borrow_mut();
         if let Some(e) = &g.exception {

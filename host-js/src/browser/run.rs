@@ -148,3 +148,55 @@ where
 {
     to_promise(run_until_complete(lp, fut))
 }
+
+/// asyncio's `asyncio.run`, for the page: a new loop runs `fut` to
+/// completion; tasks left over are cancelled and awaited, and the loop is
+/// closed. Resolves to `fut`'s output.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), anyloop_core::Error> {
+/// let answer = anyloop_js::run(async { 6 * 7 }).await?;
+/// # let _ = answer; Ok(())
+/// # }
+/// ```
+pub async fn run<F>(fut: F) -> Result<F::Output, Error>
+where
+    F: Future + 'static,
+{
+    let lp = crate::new_event_loop()?;
+    let out = run_until_complete(&lp, fut).await;
+    let leftovers = lp.cancel_tasks();
+    let cleaned = run_until_complete(&lp, leftovers).await;
+    stopped(&lp).await;
+    let closed = lp.close();
+    let out = out?;
+    cleaned??;
+    closed?;
+    Ok(out)
+}
+
+/// Starts [`run`]`(fut)` in the background and returns at once — the entry
+/// point of a page (`#[wasm_bindgen(start)]`), where `main` cannot block.
+/// An error is logged to the browser console.
+///
+/// ```no_run
+/// use wasm_bindgen::prelude::*;
+///
+/// #[wasm_bindgen(start)]
+/// pub fn start() {
+///     anyloop_js::spawn_main(async {
+///         anyloop_core::sleep(core::time::Duration::from_millis(100)).await;
+///         web_sys::console::log_1(&"Hello World".into());
+///     });
+/// }
+/// ```
+pub fn spawn_main<F>(fut: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = run(fut).await {
+            web_sys::console::error_1(&JsValue::from_str(&format!("anyloop: {e}")));
+        }
+    });
+}

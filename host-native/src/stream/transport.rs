@@ -28,8 +28,11 @@ use mio::{Interest, Token};
 
 use super::{Direction, READ_SIZE_MAX, READ_SIZE_MIN, StreamIo};
 
+mod handover;
 mod write;
+
 use crate::reactor::{Dispatch, Reactor, Readiness};
+use handover::{HandedOver, handed_over_error};
 
 // Transport state bits.
 const CONNECTED: u16 = 1 << 0; // connection_made was called (so connection_lost will be)
@@ -44,6 +47,7 @@ const LOST: u16 = 1 << 8; // connection_lost is scheduled
 const SENDFILE: u16 = 1 << 9; // loop.sendfile() owns the socket's write side
 const RELEASED: u16 = 1 << 10; // descriptor closed, protocol released
 const HUP: u16 = 1 << 11; // the peer's EOF or an error is pending: read until it shows
+const HANDED_OVER: u16 = 1 << 12; // start_tls took it: only the HandedOver handle drives it
 
 // Pending event bits.
 const EV_READ: u8 = 1;
@@ -142,6 +146,8 @@ pub struct StreamTransport<S: StreamIo> {
     can_eof: bool,
     on_lost: RefCell<Option<Box<dyn FnOnce()>>>,
     waiters: RefCell<Waiters>,
+    /// Calls made through the [`HandedOver`] handle, in progress.
+    bypass: Cell<u32>,
 }
 
 fn closing_error() -> Error {
@@ -181,6 +187,7 @@ impl<S: StreamIo> StreamTransport<S> {
                 direction,
                 on_lost: RefCell::new(None),
                 waiters: RefCell::new(Waiters::default()),
+                bypass: Cell::new(0),
             }
         });
         // Writability is watched only while something waits to be written
@@ -524,13 +531,13 @@ impl<S: StreamIo> ReadTransport for StreamTransport<S> {
     }
 
     fn pause_reading(&self) {
-        if self.is_reading() {
+        if self.is_reading() && !self.refused() {
             self.set(PAUSED);
         }
     }
 
     fn resume_reading(&self) {
-        if self.has(CLOSING | LOST) || !self.has(PAUSED) {
+        if self.has(CLOSING | LOST) || !self.has(PAUSED) || self.refused() {
             return;
         }
         self.clear(PAUSED);
@@ -546,6 +553,9 @@ impl<S: StreamIo> ReadTransport for StreamTransport<S> {
 
 impl<S: StreamIo> Transport for StreamTransport<S> {
     fn set_protocol(&self, protocol: StreamProtocol) {
+        if self.refused() {
+            return;
+        }
         if self.has(RELEASED) {
             *self.released_protocol.borrow_mut() = Some(WeakProtocol::new(&protocol));
         } else {
@@ -560,5 +570,11 @@ impl<S: StreamIo> Transport for StreamTransport<S> {
             return p;
         }
         self.slot.get()
+    }
+
+    fn hand_over(&self) -> Option<Rc<dyn Transport>> {
+        let me = self.me.upgrade()?;
+        self.set(HANDED_OVER);
+        Some(Rc::new(HandedOver(me)))
     }
 }

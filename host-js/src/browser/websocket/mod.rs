@@ -111,6 +111,29 @@ pub async fn create_websocket_connection<P: Protocol + 'static>(
     Ok((t, p))
 }
 
+/// The streams variant (asyncio's `open_connection`, over a WebSocket):
+/// a [`StreamReader`](anyloop_core::StreamReader) receiving every message's
+/// bytes in order and a [`StreamWriter`](anyloop_core::StreamWriter) whose
+/// writes become binary messages, with `drain` following `bufferedAmount`.
+///
+/// ```no_run
+/// # async fn demo(lp: &anyloop_core::EventLoop) -> Result<(), anyloop_core::Error> {
+/// let (mut reader, writer) = anyloop_js::open_websocket_connection(lp, "ws://127.0.0.1:8765/", &[]).await?;
+/// writer.write(b"ping\n")?;
+/// let line = reader.readline().await?;
+/// # let _ = line; Ok(())
+/// # }
+/// ```
+pub async fn open_websocket_connection(
+    lp: &EventLoop,
+    url: &str,
+    protocols: &[&str],
+) -> Result<(anyloop_core::StreamReader, anyloop_core::StreamWriter), Error> {
+    let connector = anyloop_core::StreamConnector::new(anyloop_core::DEFAULT_LIMIT);
+    let t = create_websocket_connection_with(lp, connector.protocol(), url, protocols).await?;
+    Ok(connector.into_streams(t))
+}
+
 /// [`create_websocket_connection`] with any stream protocol (plain or
 /// buffered).
 pub async fn create_websocket_connection_with(

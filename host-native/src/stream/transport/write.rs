@@ -120,6 +120,9 @@ impl<S: StreamIo> StreamTransport<S> {
     }
 
     pub(super) fn check_writable(&self) -> Result<(), Error> {
+        if self.refused() {
+            return Err(handed_over_error());
+        }
         if self.has(EOF_REQUESTED) {
             return Err(Error::new(ErrorKind::InvalidState, "Cannot call write() after write_eof()"));
         }
@@ -269,6 +272,9 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
     }
 
     fn write_eof(&self) -> Result<(), Error> {
+        if self.refused() {
+            return Err(handed_over_error());
+        }
         if self.has(CLOSING | LOST | EOF_REQUESTED) {
             return Ok(());
         }
@@ -306,6 +312,9 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
     }
 
     fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<(), Error> {
+        if self.refused() {
+            return Err(handed_over_error());
+        }
         self.marks.borrow_mut().set_limits(high, low)?;
         if let Some(lp) = self.lp.upgrade() {
             let len = self.wbuf.borrow().len();
