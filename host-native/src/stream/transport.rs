@@ -137,6 +137,8 @@ pub struct StreamTransport<S: StreamIo> {
     scheduled: Cell<bool>,
     state: Cell<u16>,
     wbuf: RefCell<WriteBuffer>,
+    /// Whether the registration includes WRITABLE right now.
+    write_interest: Cell<bool>,
     marks: RefCell<WaterMarks>,
     read_size: Cell<usize>,
     extra: Vec<(&'static str, ExtraInfo)>,
@@ -179,6 +181,7 @@ impl<S: StreamIo> StreamTransport<S> {
                 scheduled: Cell::new(false),
                 state: Cell::new(0),
                 wbuf: RefCell::new(WriteBuffer::new()),
+                write_interest: Cell::new(false),
                 marks: RefCell::new(WaterMarks::default()),
                 read_size: Cell::new(READ_SIZE_MIN),
                 direction,
@@ -187,10 +190,10 @@ impl<S: StreamIo> StreamTransport<S> {
                 bypass: Cell::new(0),
             }
         });
-        let interest = match direction {
-            Direction::ReadOnly => Interest::READABLE,
-            Direction::Both | Direction::WriteOnly => Interest::READABLE | Interest::WRITABLE,
-        };
+        // Writability is watched only while something waits to be written
+        // (see `set_write_interest`); a write-only pipe still watches
+        // readability, which is how its reader's departure shows.
+        let interest = Interest::READABLE;
         let target: Rc<dyn Dispatch> = t.clone();
         let token = {
             let mut io = t.io.borrow_mut();
@@ -262,6 +265,27 @@ impl<S: StreamIo> StreamTransport<S> {
     #[inline]
     fn reading_now(&self) -> bool {
         self.state.get() & (STARTED | PAUSED | READ_EOF | CLOSING | LOST) == STARTED
+    }
+
+    /// Adds or drops WRITABLE from the registration. Edge-triggered epoll
+    /// reports an ACK that frees send space as a writable event, so a
+    /// socket registered for writing all the time wakes the loop for
+    /// nothing after most sends; this one is registered for writing only
+    /// from the moment data is buffered until the buffer is flushed.
+    /// Adding it re-evaluates readiness, so no edge is lost in between.
+    pub(super) fn set_write_interest(&self, on: bool) {
+        if self.write_interest.get() == on || self.direction == Direction::ReadOnly {
+            return;
+        }
+        let Some(token) = self.token.get() else { return };
+        let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        // The descriptor is only borrowed around system calls, never across
+        // user code, so this borrow does not fail.
+        let Ok(mut io) = self.io.try_borrow_mut() else { return };
+        let Some(io) = io.as_mut() else { return };
+        if self.reactor.reregister(io, token, interest).is_ok() {
+            self.write_interest.set(on);
+        }
     }
 
     fn wants_writable(&self) -> bool {
