@@ -27,8 +27,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use anyloop_core::{
-    BaseProtocol, BaseTransport, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, Handle, Protocol,
-    ProtocolSlot, ReadTransport, StreamProtocol, Transport, WaterMarks, WeakLoop, WriteBuffer, WriteTransport,
+    BaseTransport, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, Handle, ProtocolSlot, ReadTransport,
+    StreamProtocol, Transport, WaterMarks, WeakLoop, WriteBuffer, WriteTransport,
 };
 
 use crate::reactor::{Reactor, Source, Token};
@@ -107,14 +107,6 @@ pub(crate) struct Parts {
     pub(crate) extra: Vec<(&'static str, ExtraInfo)>,
     /// Called once the connection is lost (servers count their clients).
     pub(crate) on_lost: Option<Box<dyn FnOnce()>>,
-}
-
-/// The protocol a transport keeps after `connection_lost`, so the user's
-/// protocol (which usually holds the transport) is released.
-struct Detached;
-impl BaseProtocol for Detached {}
-impl Protocol for Detached {
-    fn data_received(&mut self, _data: &[u8]) {}
 }
 
 impl StreamTransport {
@@ -365,7 +357,7 @@ impl StreamTransport {
     fn call_connection_lost(&self, lp: &EventLoop, exc: Option<Error>) {
         let r = self.slot.connection_lost(exc);
         self.teardown();
-        self.slot.set(StreamProtocol::plain(Detached).0);
+        self.slot.release();
         if let Err(e) = r {
             let mut ctx = ExceptionContext::new("Fatal error: protocol.connection_lost() call failed.");
             ctx.exception = Some(e);

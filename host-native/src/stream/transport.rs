@@ -21,8 +21,8 @@ use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use anyloop_core::{
-    BaseProtocol, BaseTransport, BufferedProtocol, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, Handle,
-    Protocol, ProtocolSlot, ReadTransport, StreamProtocol, Transport, WaterMarks, WeakLoop, WriteBuffer,
+    BaseTransport, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, Handle, ProtocolSlot, ReadTransport,
+    StreamProtocol, Transport, WaterMarks, WeakLoop, WriteBuffer,
 };
 use mio::{Interest, Token};
 
@@ -82,35 +82,6 @@ fn with_scratch<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
-/// The protocol of a transport whose connection is gone: the real one is
-/// released (to break the protocol ⇄ transport cycle) and only kept weakly
-/// for `get_protocol`.
-struct Detached;
-impl BaseProtocol for Detached {}
-impl Protocol for Detached {
-    fn data_received(&mut self, _data: &[u8]) {}
-}
-
-enum WeakProtocol {
-    Plain(Weak<RefCell<dyn Protocol>>),
-    Buffered(Weak<RefCell<dyn BufferedProtocol>>),
-}
-
-impl WeakProtocol {
-    fn new(p: &StreamProtocol) -> WeakProtocol {
-        match p {
-            StreamProtocol::Plain(p) => WeakProtocol::Plain(Rc::downgrade(p)),
-            StreamProtocol::Buffered(p) => WeakProtocol::Buffered(Rc::downgrade(p)),
-        }
-    }
-    fn upgrade(&self) -> Option<StreamProtocol> {
-        match self {
-            WeakProtocol::Plain(p) => p.upgrade().map(StreamProtocol::Plain),
-            WeakProtocol::Buffered(p) => p.upgrade().map(StreamProtocol::Buffered),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Waiters {
     /// Woken when the write buffer is empty (sendfile waits for this).
@@ -131,7 +102,6 @@ pub struct StreamTransport<S: StreamIo> {
     reactor: Rc<Reactor>,
     lp: WeakLoop,
     slot: ProtocolSlot,
-    released_protocol: RefCell<Option<WeakProtocol>>,
     handle: RefCell<Option<Handle>>,
     events: Cell<u8>,
     scheduled: Cell<bool>,
@@ -175,7 +145,6 @@ impl<S: StreamIo> StreamTransport<S> {
                 reactor,
                 lp: lp.downgrade(),
                 slot: ProtocolSlot::new(lp, protocol),
-                released_protocol: RefCell::new(None),
                 handle: RefCell::new(Some(handle)),
                 events: Cell::new(0),
                 scheduled: Cell::new(false),
@@ -457,10 +426,7 @@ impl<S: StreamIo> StreamTransport<S> {
         if let Some(h) = self.handle.borrow_mut().take() {
             h.cancel();
         }
-        let p = self.slot.get();
-        *self.released_protocol.borrow_mut() = Some(WeakProtocol::new(&p));
-        drop(p);
-        self.slot.set(StreamProtocol::plain(Detached).0);
+        self.slot.release();
         self.wbuf.borrow_mut().clear();
     }
 }
@@ -556,19 +522,10 @@ impl<S: StreamIo> Transport for StreamTransport<S> {
         if self.refused() {
             return;
         }
-        if self.has(RELEASED) {
-            *self.released_protocol.borrow_mut() = Some(WeakProtocol::new(&protocol));
-        } else {
-            self.slot.set(protocol);
-        }
+        self.slot.set(protocol);
     }
 
     fn get_protocol(&self) -> StreamProtocol {
-        if self.has(RELEASED)
-            && let Some(p) = self.released_protocol.borrow().as_ref().and_then(WeakProtocol::upgrade)
-        {
-            return p;
-        }
         self.slot.get()
     }
 
