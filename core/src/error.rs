@@ -77,6 +77,62 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::Closed,
+        ErrorKind::AlreadyRunning,
+        ErrorKind::StoppedBeforeComplete,
+        ErrorKind::NoRunningLoop,
+        ErrorKind::InvalidState,
+        ErrorKind::Cancelled,
+        ErrorKind::TimedOut,
+        ErrorKind::Panic,
+        ErrorKind::Unsupported,
+        ErrorKind::InvalidInput,
+        ErrorKind::ConnectionRefused,
+        ErrorKind::ConnectionReset,
+        ErrorKind::ConnectionAborted,
+        ErrorKind::NotConnected,
+        ErrorKind::AddrInUse,
+        ErrorKind::AddrNotAvailable,
+        ErrorKind::BrokenPipe,
+        ErrorKind::WouldBlock,
+        ErrorKind::UnexpectedEof,
+        ErrorKind::NotFound,
+        ErrorKind::PermissionDenied,
+        ErrorKind::TooManyOpenFiles,
+        ErrorKind::LimitOverrun,
+        ErrorKind::Tls,
+        ErrorKind::Other,
+    ];
+
+    /// The kind whose name (its `Debug` form, `"ConnectionRefused"`) is
+    /// `name` — for errors that crossed a boundary as text (a JS `Error`…).
+    ///
+    /// ```
+    /// use anyloop_core::ErrorKind;
+    /// assert_eq!(ErrorKind::from_name("TimedOut"), Some(ErrorKind::TimedOut));
+    /// assert_eq!(ErrorKind::from_name("NoSuchKind"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        use core::fmt::Write;
+        struct Eq<'a>(&'a str, bool);
+        impl Write for Eq<'_> {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                match self.0.strip_prefix(s) {
+                    Some(rest) => self.0 = rest,
+                    None => self.1 = false,
+                }
+                Ok(())
+            }
+        }
+        ErrorKind::ALL.iter().copied().find(|k| {
+            let mut eq = Eq(name, true);
+            let _ = write!(eq, "{k:?}");
+            eq.1 && eq.0.is_empty()
+        })
+    }
+
     /// A short description, used when an error has no message of its own.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -348,6 +404,47 @@ mod io_conv {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn all_lists_every_kind_and_names_round_trip() {
+        // Exhaustive inside the crate: a new kind does not compile here
+        // until it is added to `ALL` (in order).
+        fn position(k: ErrorKind) -> usize {
+            match k {
+                ErrorKind::Closed => 0,
+                ErrorKind::AlreadyRunning => 1,
+                ErrorKind::StoppedBeforeComplete => 2,
+                ErrorKind::NoRunningLoop => 3,
+                ErrorKind::InvalidState => 4,
+                ErrorKind::Cancelled => 5,
+                ErrorKind::TimedOut => 6,
+                ErrorKind::Panic => 7,
+                ErrorKind::Unsupported => 8,
+                ErrorKind::InvalidInput => 9,
+                ErrorKind::ConnectionRefused => 10,
+                ErrorKind::ConnectionReset => 11,
+                ErrorKind::ConnectionAborted => 12,
+                ErrorKind::NotConnected => 13,
+                ErrorKind::AddrInUse => 14,
+                ErrorKind::AddrNotAvailable => 15,
+                ErrorKind::BrokenPipe => 16,
+                ErrorKind::WouldBlock => 17,
+                ErrorKind::UnexpectedEof => 18,
+                ErrorKind::NotFound => 19,
+                ErrorKind::PermissionDenied => 20,
+                ErrorKind::TooManyOpenFiles => 21,
+                ErrorKind::LimitOverrun => 22,
+                ErrorKind::Tls => 23,
+                ErrorKind::Other => 24,
+            }
+        }
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(position(*k), i);
+            assert_eq!(ErrorKind::from_name(&alloc::format!("{k:?}")), Some(*k));
+        }
+        assert_eq!(ErrorKind::from_name("Timed"), None);
+        assert_eq!(ErrorKind::from_name("TimedOutX"), None);
+    }
 
     #[test]
     fn display_and_kind() {

@@ -38,7 +38,7 @@ pub fn error_from_js(value: JsValue) -> Error {
     let name: String = err.name().into();
     let message: String = err.message().into();
     let tagged = Reflect::get(err, &JsValue::from_str("kind")).ok().and_then(|k| k.as_string());
-    let kind = tagged.as_deref().and_then(kind_from_name).unwrap_or(match name.as_str() {
+    let kind = tagged.as_deref().and_then(ErrorKind::from_name).unwrap_or(match name.as_str() {
         "SyntaxError" | "TypeError" | "RangeError" | "InvalidAccessError" => ErrorKind::InvalidInput,
         "InvalidStateError" => ErrorKind::InvalidState,
         "NotSupportedError" => ErrorKind::Unsupported,
@@ -53,37 +53,6 @@ pub fn error_from_js(value: JsValue) -> Error {
     } else {
         Error::new(kind, format!("{name}: {message}"))
     }
-}
-
-fn kind_from_name(name: &str) -> Option<ErrorKind> {
-    use ErrorKind::*;
-    const KINDS: &[ErrorKind] = &[
-        Closed,
-        AlreadyRunning,
-        StoppedBeforeComplete,
-        NoRunningLoop,
-        InvalidState,
-        Cancelled,
-        TimedOut,
-        Panic,
-        Unsupported,
-        InvalidInput,
-        ConnectionRefused,
-        ConnectionReset,
-        ConnectionAborted,
-        NotConnected,
-        AddrInUse,
-        AddrNotAvailable,
-        BrokenPipe,
-        WouldBlock,
-        UnexpectedEof,
-        NotFound,
-        PermissionDenied,
-        TooManyOpenFiles,
-        LimitOverrun,
-        Other,
-    ];
-    KINDS.iter().copied().find(|k| format!("{k:?}") == name)
 }
 
 /// A future of `Result<T, Error>` — a [`LoopFuture`](anyloop_core::LoopFuture),
