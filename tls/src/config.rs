@@ -9,7 +9,7 @@
 //! error at set-up, not at the first connection.
 //!
 //! Why *aws-lc-rs* (rustls' default provider): its AES-GCM is the fastest
-//! on hand — AVX-512 VAES where the CPU has it; ~1.3× *ring*'s VAES-AVX2 on
+//! on hand — AVX-512 VAES where the CPU has it; ~1.2× *ring*'s VAES-AVX2 on
 //! the development machine, and AES-GCM is a third of a bulk TLS
 //! transfer's CPU (`just bench-tls`) — and on Linux and macOS it builds
 //! with the C compiler alone (no cmake, Go or NASM; prebuilt NASM objects

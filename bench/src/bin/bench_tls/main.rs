@@ -20,16 +20,24 @@
 //! (client + server) per echoed MiB, all and user space alone, which shows
 //! where the time goes. Bar: TLS ≥ 0.5 × plain at 100 KiB.
 //!
-//! Why the bar is out of reach on a 2-core machine (measured; the header
-//! line prints this machine's AES-GCM speed): the echo is CPU bound, so
-//! throughput ratios are CPU-cost ratios. Plain echo costs only the
-//! kernel's four copies per echoed byte (≈ 0.4 ms per MiB); TLS costs the
-//! same kernel work (same number of system calls) plus four AES-GCM passes
-//! (≈ 0.085 ms per MiB each at ~12 GB/s), so even with nothing else its
-//! ratio is ≈ 0.4 / (0.4 + 0.34) ≈ 0.54; the floor, which adds only the
-//! one copy an in-place AEAD needs, measures ≈ 0.45; rustls adds three
-//! more copies per record (into its buffer, out of its plaintext queue,
-//! into its record) and lands at ≈ 0.35.
+//! Why the bar is out of reach here (the header line prints this machine's
+//! AES-GCM speed; the floor column is the ceiling). Per echoed byte, plain
+//! echo costs the kernel's four copies (two `send`, two `recv`); TLS costs
+//! the same system calls plus four AES-GCM passes (seal, open, seal, open)
+//! and whatever the TLS stack copies. On this 2-core VM shared with other
+//! tenants, two regimes alternate with their load:
+//!
+//! * busy: client and server threads share a core, the echo is CPU bound
+//!   and throughput ratios are CPU-cost ratios. Plain costs ≈ 0.4 ms of
+//!   kernel per echoed MiB; four AES-GCM passes at ~11 GB/s cost ≈ 0.37 ms,
+//!   so even a TLS with no other cost would reach ≈ 0.52; the floor (one
+//!   copy per sealed record) measures 0.43–0.48; rustls 0.23's API adds
+//!   three copies per received record (into its receive buffer, into its
+//!   plaintext queue, out of it to the application) and TLS measures
+//!   0.30–0.36.
+//! * quiet: the threads run on separate cores and every round trip is a
+//!   cross-CPU wake-up, which makes plain echo cost 0.6–1.2 ms per MiB; the
+//!   floor then measures 0.50–0.64 and TLS 0.38–0.46.
 //!
 //! Environment: SECS (default 3), REPS (3), SIZES (10240,102400), CONNS
 //! (1,8), ONLY (`plain`, `tls` or `floor`: one variant only, for profiling),
