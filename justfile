@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Everything: lints, the native test suite, the cross-target builds.
-test: setup lint lint-browser test-native test-sigchld test-tls build-targets test-browser
+test: setup lint lint-browser test-native test-sigchld test-tls build-targets test-browser test-wasi
 
 # The main demo: the spec's hello_world and display_date examples.
 demo:
@@ -13,7 +13,7 @@ demo:
 # Rust targets the tests build for.
 setup:
     rustup target add x86_64-unknown-none x86_64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc
-    rustup target add wasm32-unknown-unknown
+    rustup target add wasm32-unknown-unknown wasm32-wasip1 wasm32-wasip2
 
 # Formatting, clippy and rustdoc; warnings are errors.
 lint:
@@ -101,6 +101,11 @@ bench-browser:
 bench-echo:
     bash bench/echo/bench-echo.sh
 
+# Streams-style echo (start_server + read/write/drain) against the protocol
+# server and tokio current-thread, server CPU per request (~12 min).
+bench-streams:
+    STYLE=streams bash bench/echo/bench-echo.sh
+
 # A quick tcp_echo_server check: serves, echoes, exits 0 on SIGTERM.
 demo-echo:
     #!/usr/bin/env bash
@@ -134,3 +139,35 @@ test-tls:
 # TLS stack), interleaved in one run, at 10 KiB and 100 KiB messages (~2 min).
 bench-tls:
     cargo run -q --release -p anyloop-bench --features tls --bin bench-tls
+
+# Rust targets of the WASI host.
+setup-wasi:
+    rustup target add wasm32-wasip1 wasm32-wasip2
+
+# The WASI host and its guests, linted for both WASI targets.
+lint-wasi: setup-wasi
+    cargo clippy -p anyloop -p anyloop-wasi -p anyloop-wasi-guests --lib --bins --examples --target wasm32-wasip1 -- -D warnings
+    cargo clippy -p anyloop -p anyloop-wasi -p anyloop-wasi-guests --lib --bins --examples --target wasm32-wasip2 -- -D warnings
+    cargo clippy -p anyloop-wasi-runner --features runtime --all-targets -- -D warnings
+
+# The WASI guests (wasip1 modules, wasip2 components) the wasmtime tests run.
+build-wasi-guests: setup-wasi
+    cargo build --release -p anyloop-wasi-guests --target wasm32-wasip1
+    cargo build --release -p anyloop-wasi-guests --target wasm32-wasip2
+    cargo build --release --target wasm32-wasip1 --example hello_world --example display_date --example wasi_stdin_echo
+    cargo build --release --target wasm32-wasip2 --example wasi_stdin_echo --example wasi_echo_server
+
+# The WASI host under an embedded wasmtime: wasip1 and wasip2 checks, the
+# examples, and every conformance scenario inside a module.
+test-wasi: lint-wasi build-wasi-guests
+    cargo test -p anyloop-wasi-runner --features runtime
+
+# hello_world and display_date built for wasm32-wasip1 and run by the
+# embedded-wasmtime runner (anyloop-wasi-run): the same output as natively.
+# Then wasi_stdin_echo on a piped stdin.
+demo-wasi: setup-wasi
+    cargo build --release --target wasm32-wasip1 --example hello_world --example display_date --example wasi_stdin_echo
+    cargo build -p anyloop-wasi-runner --features runtime --bin anyloop-wasi-run
+    t="${CARGO_TARGET_DIR:-target}"; "$t/debug/anyloop-wasi-run" "$t/wasm32-wasip1/release/examples/hello_world.wasm"
+    t="${CARGO_TARGET_DIR:-target}"; "$t/debug/anyloop-wasi-run" "$t/wasm32-wasip1/release/examples/display_date.wasm"
+    t="${CARGO_TARGET_DIR:-target}"; printf 'hello\nwasi\n' | "$t/debug/anyloop-wasi-run" "$t/wasm32-wasip1/release/examples/wasi_stdin_echo.wasm"

@@ -4,8 +4,13 @@
 # pip can install it) uvloop, interleaved, then a table of server CPU per
 # request and req/s with ratios vs mio and vs tokio.
 #
+# `just bench-streams` (STYLE=streams): anyloop's streams_echo_server next to
+# its tcp_echo_server and tokio current-thread (a read/write loop, i.e.
+# streams style), with the ratio of server CPU per request vs tokio.
+#
 # Environment: REPS (default 5), SECS (5), WAIT_QUIET (180 s), SIZES
-# (1024,10240,102400), BENCH_SRC (the harness; default ../shared/bench).
+# (1024,10240,102400), BENCH_SRC (the harness; default ../shared/bench),
+# STYLE (protocol | streams).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -17,6 +22,7 @@ REPS=${REPS:-5}
 SECS=${SECS:-5}
 WAIT_QUIET=${WAIT_QUIET:-180}
 SIZES=${SIZES:-1024,10240,102400}
+STYLE=${STYLE:-protocol}
 
 # The harness is read-only where it lives: copy it (sources only) and build there.
 mkdir -p "$WORK/harness"
@@ -25,22 +31,23 @@ chmod -R u+w "$WORK/harness"
 H=$WORK/harness
 echo "== building the peers (loadgen, mio_echo, tokio_echo)"
 (cd "$H/rust" && CARGO_TARGET_DIR="$H/rust/target" cargo build --release -q)
-SERVERS=anyloop,mio,tokio-ct
+if [ "$STYLE" = streams ]; then SERVERS=anyloop-streams,anyloop,tokio-ct; else SERVERS=anyloop,mio,tokio-ct; fi
 PY=python3
 if [ -x "$H/.venv/bin/python" ] || (python3 -m venv "$H/.venv" && "$H/.venv/bin/pip" install -q -r "$H/requirements.txt"); then
     PY=$H/.venv/bin/python
-    "$PY" -c "import uvloop" 2>/dev/null && SERVERS=$SERVERS,uvloop-protocol
+    "$PY" -c "import uvloop" 2>/dev/null && SERVERS=$SERVERS,uvloop-$STYLE
 else
     echo "== uvloop unavailable (venv/pip failed): running without it" >&2
 fi
-echo "== building anyloop's tcp_echo_server"
-(cd "$ROOT" && cargo build --release -q --example tcp_echo_server)
-SERVER_BIN=$TARGET/release/examples/tcp_echo_server
+echo "== building anyloop's echo servers"
+(cd "$ROOT" && cargo build --release -q --example tcp_echo_server --example streams_echo_server)
+EXTRA=(--extra "anyloop=$TARGET/release/examples/tcp_echo_server 127.0.0.1:0")
+[ "$STYLE" = streams ] && EXTRA+=(--extra "anyloop-streams=$TARGET/release/examples/streams_echo_server 127.0.0.1:0")
 
 OUT=$WORK/echo-$(date +%Y%m%d-%H%M%S).jsonl
 echo "== running: $REPS reps x $SECS s, sizes $SIZES, servers $SERVERS -> $OUT"
 "$PY" "$H/py/run_echo.py" --reps "$REPS" --secs "$SECS" --sizes "$SIZES" --wait-quiet "$WAIT_QUIET" \
-    --servers "$SERVERS" --extra "anyloop=$SERVER_BIN 127.0.0.1:0" \
+    --servers "$SERVERS" "${EXTRA[@]}" \
     --loadgen "$H/rust/target/release/loadgen" --out "$OUT" > "$WORK/last-run.txt"
 grep -E '^rep=' "$WORK/last-run.txt" || true
-python3 "$ROOT/bench/echo/table.py" "$OUT"
+python3 "$ROOT/bench/echo/table.py" --style "$STYLE" "$OUT"

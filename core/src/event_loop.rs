@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     /// A driven host yielded in the middle of a batch
     /// ([`EventLoop::step_yielding`]); the rest of it waits in `spare`.
     pub(crate) partial_batch: Cell<bool>,
+    /// The previous iteration asked the host for I/O (see `collect_ready`).
+    pub(crate) polled_last: Cell<bool>,
     /// True while a driven host must hear about new work: running, and no
     /// iteration in progress.
     pub(crate) notify: Cell<bool>,
@@ -139,6 +141,7 @@ impl EventLoop {
                 closed: Cell::new(false),
                 in_iteration: Cell::new(false),
                 partial_batch: Cell::new(false),
+                polled_last: Cell::new(false),
                 notify: Cell::new(false),
                 debug: Cell::new(debug_from_env()),
                 slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK_DURATION),

@@ -55,6 +55,31 @@ struct Once<F> {
     f: Cell<Option<F>>,
 }
 
+impl<F> Once<F> {
+    fn new(location: &'static Location<'static>, f: F) -> Once<F> {
+        Once { state: Cell::new(PENDING), location, f: Cell::new(Some(f)) }
+    }
+
+    /// Cancels if still pending, dropping the closure (and everything it
+    /// captured) now; whether this call did it.
+    fn try_cancel(&self) -> bool {
+        if self.state.get() != PENDING {
+            return false;
+        }
+        self.state.set(CANCELLED);
+        drop(self.f.take());
+        true
+    }
+
+    fn describe_state(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.state.get() {
+            CANCELLED => f.write_str(" cancelled>"),
+            DONE => f.write_str(" done>"),
+            _ => f.write_str(">"),
+        }
+    }
+}
+
 impl<F: FnOnce(&EventLoop) + 'static> Callback for Once<F> {
     #[inline]
     fn run(&self, lp: &EventLoop) {
@@ -67,11 +92,7 @@ impl<F: FnOnce(&EventLoop) + 'static> Callback for Once<F> {
         }
     }
     fn cancel(&self) {
-        if self.state.get() == PENDING {
-            self.state.set(CANCELLED);
-            // Drop the closure (and everything it captured) now.
-            drop(self.f.take());
-        }
+        self.try_cancel();
     }
     #[inline]
     fn is_cancelled(&self) -> bool {
@@ -82,63 +103,46 @@ impl<F: FnOnce(&EventLoop) + 'static> Callback for Once<F> {
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Handle {}:{}", self.location.file(), self.location.line())?;
-        describe_state(self.state.get(), f)
+        self.describe_state(f)
     }
 }
 
-fn describe_state(state: u8, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    match state {
-        CANCELLED => f.write_str(" cancelled>"),
-        DONE => f.write_str(" done>"),
-        _ => f.write_str(">"),
-    }
-}
-
-/// A timer callback (`call_later`, `call_at`): runs at most once, and
-/// tells the heap when it is cancelled while still in it.
+/// A timer callback (`call_later`, `call_at`): a [`Once`] that also tells
+/// the heap when it is cancelled while still in it.
 struct TimerOnce<F> {
-    state: Cell<u8>,
-    location: &'static Location<'static>,
+    once: Once<F>,
     when: Instant,
     /// Set while the entry is in the heap.
     in_heap: Cell<Option<CancelCounter>>,
-    f: Cell<Option<F>>,
 }
 
 impl<F: FnOnce(&EventLoop) + 'static> Callback for TimerOnce<F> {
     #[inline]
     fn run(&self, lp: &EventLoop) {
-        if self.state.get() != PENDING {
-            return;
-        }
-        self.state.set(DONE);
-        if let Some(f) = self.f.take() {
-            f(lp);
-        }
+        self.once.run(lp)
     }
     fn cancel(&self) {
-        if self.state.get() == PENDING {
-            self.state.set(CANCELLED);
-            if let Some(counter) = self.in_heap.take() {
-                counter.set(counter.get() + 1);
-            }
-            drop(self.f.take());
+        if self.once.try_cancel()
+            && let Some(counter) = self.in_heap.take()
+        {
+            counter.set(counter.get() + 1);
         }
     }
     #[inline]
     fn is_cancelled(&self) -> bool {
-        self.state.get() == CANCELLED
+        self.once.is_cancelled()
     }
     #[inline]
     fn leave_heap(&self) {
         drop(self.in_heap.take());
     }
     fn location(&self) -> &'static Location<'static> {
-        self.location
+        self.once.location
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<TimerHandle {}:{} when={:?}", self.location.file(), self.location.line(), self.when)?;
-        describe_state(self.state.get(), f)
+        let l = self.once.location;
+        write!(f, "<TimerHandle {}:{} when={:?}", l.file(), l.line(), self.when)?;
+        self.once.describe_state(f)
     }
 }
 
@@ -298,13 +302,7 @@ pub struct TimerHandle {
 impl TimerHandle {
     #[track_caller]
     pub(crate) fn new<F: FnOnce(&EventLoop) + 'static>(when: Instant, counter: CancelCounter, f: F) -> TimerHandle {
-        let cell = TimerOnce {
-            state: Cell::new(PENDING),
-            location: Location::caller(),
-            when,
-            in_heap: Cell::new(Some(counter)),
-            f: Cell::new(Some(f)),
-        };
+        let cell = TimerOnce { once: Once::new(Location::caller(), f), when, in_heap: Cell::new(Some(counter)) };
         TimerHandle { handle: Handle { inner: Rc::new(cell) }, when }
     }
 

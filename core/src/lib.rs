@@ -90,6 +90,7 @@ pub mod net;
 mod panic;
 mod protocol;
 mod protocol_slot;
+mod registry;
 mod remote;
 mod run;
 mod sleep;

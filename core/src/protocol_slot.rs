@@ -14,17 +14,52 @@
 //!   callback returns or, if user code holds the protocol borrowed, in the
 //!   loop's next iteration. The alternation pause → resume → pause… is kept.
 //! * **`set_protocol` takes effect between callbacks**, never inside one.
+//! * **Released after `connection_lost`.** A protocol usually holds its
+//!   transport and the transport its protocol: [`ProtocolSlot::release`]
+//!   breaks that cycle once the connection is gone, keeping only a weak
+//!   reference so `get_protocol` still answers while the caller holds it.
 
-use alloc::rc::Rc;
+use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
 use crate::protocol::StreamProtocol;
 use crate::transport::Transport;
-use crate::{Error, ErrorKind, EventLoop, WeakLoop};
+use crate::{BaseProtocol, BufferedProtocol, Error, ErrorKind, EventLoop, Protocol, WeakLoop};
+
+/// A [`StreamProtocol`] held weakly.
+enum WeakProtocol {
+    Plain(Weak<RefCell<dyn Protocol>>),
+    Buffered(Weak<RefCell<dyn BufferedProtocol>>),
+}
+
+impl WeakProtocol {
+    fn new(p: &StreamProtocol) -> WeakProtocol {
+        match p {
+            StreamProtocol::Plain(p) => WeakProtocol::Plain(Rc::downgrade(p)),
+            StreamProtocol::Buffered(p) => WeakProtocol::Buffered(Rc::downgrade(p)),
+        }
+    }
+
+    fn upgrade(&self) -> Option<StreamProtocol> {
+        match self {
+            WeakProtocol::Plain(p) => p.upgrade().map(StreamProtocol::Plain),
+            WeakProtocol::Buffered(p) => p.upgrade().map(StreamProtocol::Buffered),
+        }
+    }
+}
+
+/// What a released slot calls: nobody.
+struct Detached;
+impl BaseProtocol for Detached {}
+impl Protocol for Detached {
+    fn data_received(&mut self, _data: &[u8]) {}
+}
 
 struct Inner {
     protocol: RefCell<StreamProtocol>,
+    /// Set by `release`: the protocol, weakly.
+    released: RefCell<Option<WeakProtocol>>,
     replacement: RefCell<Option<StreamProtocol>>,
     /// Deferred flow-control calls: `true` = pause_writing.
     deferred: RefCell<Vec<bool>>,
@@ -50,6 +85,7 @@ impl ProtocolSlot {
     pub fn new(lp: &EventLoop, protocol: StreamProtocol) -> ProtocolSlot {
         ProtocolSlot(Rc::new(Inner {
             protocol: RefCell::new(protocol),
+            released: RefCell::new(None),
             replacement: RefCell::new(None),
             deferred: RefCell::new(Vec::new()),
             depth: Cell::new(0),
@@ -59,7 +95,12 @@ impl ProtocolSlot {
     }
 
     /// The current protocol (`get_protocol`); a pending replacement counts.
+    /// After [`release`](Self::release): the released protocol while
+    /// someone else still holds it.
     pub fn get(&self) -> StreamProtocol {
+        if let Some(p) = self.0.released.borrow().as_ref().and_then(WeakProtocol::upgrade) {
+            return p;
+        }
         if let Some(p) = self.0.replacement.borrow().as_ref() {
             return p.clone();
         }
@@ -67,8 +108,14 @@ impl ProtocolSlot {
     }
 
     /// Replaces the protocol (`set_protocol`); inside a callback, the new
-    /// protocol takes over when the callback returns.
+    /// protocol takes over when the callback returns. After
+    /// [`release`](Self::release) the new protocol is only remembered
+    /// weakly: it will never be called.
     pub fn set(&self, protocol: StreamProtocol) {
+        if self.0.released.borrow().is_some() {
+            *self.0.released.borrow_mut() = Some(WeakProtocol::new(&protocol));
+            return;
+        }
         if self.0.depth.get() > 0 {
             *self.0.replacement.borrow_mut() = Some(protocol);
         } else {
@@ -190,6 +237,27 @@ impl ProtocolSlot {
             }
             Ok(())
         })
+    }
+
+    /// Lets go of the protocol once the connection is gone (call it after
+    /// `connection_lost`): the slot keeps it only weakly, for
+    /// [`get`](Self::get), so the protocol ⇄ transport reference cycle is
+    /// broken; from now on no callback reaches it. Idempotent.
+    pub fn release(&self) {
+        if self.0.released.borrow().is_some() {
+            return;
+        }
+        let p = self.get();
+        *self.0.released.borrow_mut() = Some(WeakProtocol::new(&p));
+        self.0.deferred.borrow_mut().clear();
+        self.0.replacement.borrow_mut().take();
+        let old = core::mem::replace(&mut *self.0.protocol.borrow_mut(), StreamProtocol::plain(Detached).0);
+        drop((p, old));
+    }
+
+    /// Whether [`release`](Self::release) was called.
+    pub fn is_released(&self) -> bool {
+        self.0.released.borrow().is_some()
     }
 
     /// `pause_writing()`, now or as soon as the protocol is free.

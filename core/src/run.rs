@@ -6,7 +6,9 @@
 //! 1. drop cancelled timers at the top of the heap (compacting it if they
 //!    are more than half of it);
 //! 2. wait for I/O: zero timeout if callbacks are ready or the loop is
-//!    stopping, else until the earliest timer, else indefinitely;
+//!    stopping, else until the earliest timer, else indefinitely (a busy
+//!    iteration right after one that polled skips the zero-timeout poll,
+//!    so I/O is polled at least every other iteration);
 //! 3. queue the handles of I/O that became ready (the host does this),
 //!    and callbacks other threads sent;
 //! 4. move every timer whose deadline has passed to the ready queue;
@@ -87,8 +89,15 @@ impl EventLoop {
         let inner = &*self.inner;
         self.drain_remote();
         let next_timer = inner.timers.borrow_mut().next_deadline();
+        let busy = inner.stopping.get() || !inner.ready.borrow().is_empty();
+        // A busy iteration right after one that asked the host for I/O does
+        // not ask again: the kernel was polled a moment ago, and one system
+        // call per callback hand-off (an I/O callback waking a task, say)
+        // would double the cost of the commonest pattern. I/O is still
+        // polled at least every other iteration, and every idle wait blocks.
+        let poll_io = poll_io && !(busy && inner.polled_last.get());
+        inner.polled_last.set(poll_io);
         if poll_io {
-            let busy = inner.stopping.get() || !inner.ready.borrow().is_empty();
             let mut timeout = if busy {
                 Some(Duration::ZERO)
             } else {
@@ -180,6 +189,9 @@ impl EventLoop {
         #[cfg(feature = "std")]
         crate::context::enter(self)?;
         inner.running.set(true);
+        // The first iteration of a run always polls (the spec: `stop()`
+        // before `run_forever()` still polls the selector once).
+        inner.polled_last.set(false);
         Ok(())
     }
 

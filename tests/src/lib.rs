@@ -11,6 +11,34 @@ pub mod pki;
 
 use anyloop::{BaseProtocol, Error, ErrorKind, EventLoop, LoopFuture, Protocol, Transport};
 
+/// The port of a server's first (IP) socket.
+pub fn port_of(server: &anyloop::net::Server) -> u16 {
+    match server.sockets().first() {
+        Some(anyloop::net::Addr::Ip(a)) => a.port(),
+        other => panic!("no IP socket: {other:?}"),
+    }
+}
+
+/// Runs the future `f` makes (given a fresh native loop) to completion,
+/// failing after 30 s; then cancels what is left and closes the loop.
+pub fn run<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce(EventLoop) -> Fut,
+    Fut: Future<Output = T> + 'static,
+    T: 'static,
+{
+    let lp = anyloop::new_event_loop().expect("a native loop");
+    let fut = f(lp.clone());
+    let out = lp.run_until_complete(anyloop::timeout(Duration::from_secs(30), fut)).expect("the loop ran");
+    lp.clone().run_and_close(async {}).expect("the loop closed");
+    out.expect("test timed out")
+}
+
+/// Sleeps `ms` milliseconds on the running loop.
+pub async fn sleep_ms(ms: u64) {
+    anyloop::sleep(Duration::from_millis(ms)).await
+}
+
 /// Runs `fut` on `lp`; panics if it takes longer than `limit` of loop time.
 pub fn block_on<T: 'static>(lp: &EventLoop, limit: Duration, fut: impl Future<Output = T> + 'static) -> T {
     let timer = lp.call_later(limit, |lp| lp.stop()).expect("loop open");

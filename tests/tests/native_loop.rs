@@ -153,3 +153,41 @@ fn an_idle_loop_with_one_two_second_timer_sleeps_in_the_kernel() {
     assert!(cpu < wall / 20, "idle loop used {cpu:?} of CPU in {wall:?}");
     lp.close().unwrap();
 }
+
+/// A loop kept busy by a self-rescheduling callback still delivers I/O:
+/// the selector is polled at least every other iteration.
+#[cfg(unix)]
+#[test]
+fn io_is_delivered_while_the_loop_is_busy() {
+    use std::cell::Cell;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::rc::Rc;
+
+    fn spin(lp: &EventLoop, n: Rc<Cell<u64>>) {
+        n.set(n.get() + 1);
+        let _ = lp.call_soon(move |lp| spin(lp, n));
+    }
+
+    let lp = new_loop();
+    let (mut r, mut w) = UnixStream::pair().unwrap();
+    let fd = r.as_raw_fd();
+    let iterations = Rc::new(Cell::new(0u64));
+    spin(&lp, iterations.clone());
+    let at = Rc::new(Cell::new(None));
+    let (it, a) = (iterations.clone(), at.clone());
+    lp.add_reader(fd, move |lp| {
+        let mut buf = [0u8; 8];
+        let _ = r.read(&mut buf);
+        a.set(Some(it.get()));
+        lp.stop();
+    })
+    .unwrap();
+    let written = iterations.get();
+    w.write_all(b"x").unwrap();
+    lp.run_forever().unwrap();
+    let seen = at.get().expect("the reader ran");
+    assert!(seen - written <= 3, "I/O waited {} busy iterations", seen - written);
+    lp.close().unwrap();
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyloop::net::{Addr, ServerOptions};
 use anyloop::{BaseProtocol, ErrorKind, Protocol, get_running_loop};
 use anyloop_tests::block_on;
+use anyloop_tests::sleep_ms;
 
 /// What the exception handler saw: message, error kind, when.
 type Report = (String, Option<ErrorKind>, Instant);
@@ -52,17 +53,6 @@ fn set_nofile(soft: libc::rlim_t) -> libc::rlimit {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &new), 0);
         old
     }
-}
-
-async fn sleep_ms(ms: u64) {
-    let lp = get_running_loop().unwrap();
-    let f = lp.create_future::<()>();
-    let f2 = f.clone();
-    lp.call_later(Duration::from_millis(ms), move |_| {
-        let _ = f2.set_result(());
-    })
-    .unwrap();
-    f.await.unwrap();
 }
 
 #[test]

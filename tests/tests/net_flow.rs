@@ -11,20 +11,10 @@ use anyloop::{
     BaseProtocol, BufferedProtocol, Error, ErrorKind, EventLoop, ExtraInfo, Protocol, StreamProtocol, Transport,
     get_running_loop,
 };
+use anyloop_tests::sleep_ms;
 use anyloop_tests::{Ev, Recorder, Shared, block_on, pattern};
 
 const T: Duration = Duration::from_secs(30);
-
-async fn sleep_ms(ms: u64) {
-    let lp = get_running_loop().unwrap();
-    let f = lp.create_future::<()>();
-    let f2 = f.clone();
-    lp.call_later(Duration::from_millis(ms), move |_| {
-        let _ = f2.set_result(());
-    })
-    .unwrap();
-    f.await.unwrap();
-}
 
 /// A server whose connections get `make()`'s recorder; returns them as they come.
 async fn server_with(

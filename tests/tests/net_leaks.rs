@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyloop::net::{Addr, AddrInfoHints, ConnectOptions, DatagramOptions, ServerOptions, SockAddr};
 use anyloop::{BaseProtocol, DatagramProtocol, StreamProtocol, get_running_loop};
+use anyloop_tests::sleep_ms;
 use anyloop_tests::{Recorder, block_on, open_fds, pattern};
 
 fn threads() -> usize {
@@ -21,17 +22,6 @@ struct Udp;
 impl BaseProtocol for Udp {}
 impl DatagramProtocol for Udp {
     fn datagram_received(&mut self, _: &[u8], _: SocketAddr) {}
-}
-
-async fn sleep_ms(ms: u64) {
-    let lp = get_running_loop().unwrap();
-    let f = lp.create_future::<()>();
-    let f2 = f.clone();
-    lp.call_later(Duration::from_millis(ms), move |_| {
-        let _ = f2.set_result(());
-    })
-    .unwrap();
-    f.await.unwrap();
 }
 
 async fn tour() -> Box<dyn std::any::Any> {

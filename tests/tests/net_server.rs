@@ -10,22 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyloop::net::{Addr, ConnectOptions, Server, ServerOptions};
 use anyloop::{ErrorKind, ExtraInfo, StreamProtocol, Transport, get_running_loop};
+use anyloop_tests::sleep_ms;
 use anyloop_tests::{Recorder, Shared, block_on};
 
 const T: Duration = Duration::from_secs(30);
 
 type Conns = Rc<RefCell<Vec<Shared>>>;
-
-async fn sleep_ms(ms: u64) {
-    let lp = get_running_loop().unwrap();
-    let f = lp.create_future::<()>();
-    let f2 = f.clone();
-    lp.call_later(Duration::from_millis(ms), move |_| {
-        let _ = f2.set_result(());
-    })
-    .unwrap();
-    f.await.unwrap();
-}
 
 fn echo_factory(list: Conns) -> anyloop::backend::StreamProtocolFactory {
     Rc::new(move || {

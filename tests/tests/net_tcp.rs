@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyloop::net::{Addr, ConnectOptions, Server, ServerOptions};
 use anyloop::{ErrorKind, EventLoop, ExtraInfo, StreamProtocol, get_running_loop};
+use anyloop_tests::sleep_ms;
 use anyloop_tests::{Ev, Recorder, Shared, block_on, pattern};
 
 const T: Duration = Duration::from_secs(20);
@@ -66,7 +67,7 @@ fn echo_round_trip_with_extra_info() {
         t.write(b"hello ").unwrap();
         t.writelines(&[b"wor", b"", b"ld"]).unwrap();
         while c.borrow().data.len() < 11 {
-            anyloop_tests_sleep(&lp, 5).await;
+            sleep_ms(5).await;
         }
         assert_eq!(c.borrow().data, b"hello world");
         // The server side sees the client's address as its peer.
@@ -84,17 +85,6 @@ fn echo_round_trip_with_extra_info() {
         assert!(server.sockets().is_empty());
     });
     lp.close().unwrap();
-}
-
-/// Sleeps on the loop for `ms` milliseconds.
-async fn anyloop_tests_sleep(lp: &EventLoop, ms: u64) {
-    let f = lp.create_future::<()>();
-    let f2 = f.clone();
-    lp.call_later(Duration::from_millis(ms), move |_| {
-        let _ = f2.set_result(());
-    })
-    .unwrap();
-    f.await.unwrap();
 }
 
 #[test]
@@ -147,7 +137,7 @@ fn half_close_both_ways() {
         t.write_eof().unwrap();
         assert_eq!(t.write(b"more").unwrap_err().kind(), ErrorKind::InvalidState);
         while conns.borrow().is_empty() {
-            anyloop_tests_sleep(&lp, 2).await;
+            sleep_ms(2).await;
         }
         let s = conns.borrow()[0].clone();
         s.borrow_mut().keep_open_on_eof = true;
@@ -213,9 +203,8 @@ fn writes_from_a_std_peer_arrive_in_order() {
         reader.join().unwrap()
     });
     block_on(&lp, T, async move {
-        let lp = get_running_loop().unwrap();
         while conns.borrow().is_empty() {
-            anyloop_tests_sleep(&lp, 2).await;
+            sleep_ms(2).await;
         }
         let s = conns.borrow()[0].clone();
         lost(&s).await;

@@ -4,29 +4,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use anyloop::net::{Addr, ServerOptions};
-use anyloop::{ErrorKind, EventLoop, StreamReader, StreamWriter};
-
-fn port_of(server: &anyloop::net::Server) -> u16 {
-    match server.sockets().first() {
-        Some(Addr::Ip(a)) => a.port(),
-        other => panic!("no IP socket: {other:?}"),
-    }
-}
-
-/// Runs `f` (given the loop) to completion on a fresh native loop.
-fn run<F, Fut, T>(f: F) -> T
-where
-    F: FnOnce(EventLoop) -> Fut,
-    Fut: std::future::Future<Output = T> + 'static,
-    T: 'static,
-{
-    let lp = anyloop::new_event_loop().unwrap();
-    let fut = f(lp.clone());
-    let out = lp.run_until_complete(anyloop::timeout(Duration::from_secs(30), fut)).unwrap();
-    lp.clone().run_and_close(async {}).unwrap();
-    out.expect("test timed out")
-}
+use anyloop::net::ServerOptions;
+use anyloop::{ErrorKind, StreamReader, StreamWriter};
+use anyloop_tests::{port_of, run};
 
 async fn echo(mut r: StreamReader, w: StreamWriter) -> Result<(), anyloop::Error> {
     loop {

@@ -9,34 +9,14 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyloop::net::{Addr, ConnectOptions, Server, ServerOptions};
+use anyloop::net::{ConnectOptions, Server, ServerOptions};
 use anyloop::tls::{StartTlsOptions, TlsConfig, TlsContext, TlsVersion, rustls, rustls_error};
 use anyloop::{
     BaseProtocol, Error, ErrorKind, EventLoop, ExtraInfo, Protocol, StreamProtocol, StreamReader, StreamWriter,
     Transport,
 };
 use anyloop_tests::pki::{Ca, Cert};
-
-fn port_of(server: &Server) -> u16 {
-    match server.sockets().first() {
-        Some(Addr::Ip(a)) => a.port(),
-        other => panic!("no IP socket: {other:?}"),
-    }
-}
-
-/// Runs `f` to completion on a fresh loop, failing after 30 s.
-fn run<F, Fut, T>(f: F) -> T
-where
-    F: FnOnce(EventLoop) -> Fut,
-    Fut: std::future::Future<Output = T> + 'static,
-    T: 'static,
-{
-    let lp = anyloop::new_event_loop().unwrap();
-    let fut = f(lp.clone());
-    let out = lp.run_until_complete(anyloop::timeout(Duration::from_secs(30), fut)).unwrap();
-    lp.clone().run_and_close(async {}).unwrap();
-    out.expect("test timed out")
-}
+use anyloop_tests::{port_of, run};
 
 struct Pki {
     ca: Ca,

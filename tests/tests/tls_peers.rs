@@ -11,30 +11,11 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyloop::net::{Addr, ConnectOptions, Server, ServerOptions};
+use anyloop::net::{ConnectOptions, ServerOptions};
 use anyloop::tls::{StartTlsOptions, TlsConfig, TlsContext};
 use anyloop::{Error, ErrorKind, EventLoop, ExtraInfo, StreamReader, StreamWriter};
 use anyloop_tests::pki::{Ca, Cert, TempDir};
-
-fn port_of(server: &Server) -> u16 {
-    match server.sockets().first() {
-        Some(Addr::Ip(a)) => a.port(),
-        other => panic!("no IP socket: {other:?}"),
-    }
-}
-
-fn run<F, Fut, T>(f: F) -> T
-where
-    F: FnOnce(EventLoop) -> Fut,
-    Fut: std::future::Future<Output = T> + 'static,
-    T: 'static,
-{
-    let lp = anyloop::new_event_loop().unwrap();
-    let fut = f(lp.clone());
-    let out = lp.run_until_complete(anyloop::timeout(Duration::from_secs(60), fut)).unwrap();
-    lp.clone().run_and_close(async {}).unwrap();
-    out.expect("test timed out")
-}
+use anyloop_tests::{port_of, run};
 
 /// The PKI and its files, for the peers.
 struct Env {

@@ -21,8 +21,8 @@ use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use anyloop_core::{
-    BaseProtocol, BaseTransport, BufferedProtocol, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, Handle,
-    Protocol, ProtocolSlot, ReadTransport, StreamProtocol, Transport, WaterMarks, WeakLoop, WriteBuffer,
+    BaseTransport, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, Handle, ProtocolSlot, ReadTransport,
+    StreamProtocol, Transport, WaterMarks, WeakLoop, WriteBuffer,
 };
 use mio::{Interest, Token};
 
@@ -82,35 +82,6 @@ fn with_scratch<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
-/// The protocol of a transport whose connection is gone: the real one is
-/// released (to break the protocol ⇄ transport cycle) and only kept weakly
-/// for `get_protocol`.
-struct Detached;
-impl BaseProtocol for Detached {}
-impl Protocol for Detached {
-    fn data_received(&mut self, _data: &[u8]) {}
-}
-
-enum WeakProtocol {
-    Plain(Weak<RefCell<dyn Protocol>>),
-    Buffered(Weak<RefCell<dyn BufferedProtocol>>),
-}
-
-impl WeakProtocol {
-    fn new(p: &StreamProtocol) -> WeakProtocol {
-        match p {
-            StreamProtocol::Plain(p) => WeakProtocol::Plain(Rc::downgrade(p)),
-            StreamProtocol::Buffered(p) => WeakProtocol::Buffered(Rc::downgrade(p)),
-        }
-    }
-    fn upgrade(&self) -> Option<StreamProtocol> {
-        match self {
-            WeakProtocol::Plain(p) => p.upgrade().map(StreamProtocol::Plain),
-            WeakProtocol::Buffered(p) => p.upgrade().map(StreamProtocol::Buffered),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Waiters {
     /// Woken when the write buffer is empty (sendfile waits for this).
@@ -131,12 +102,13 @@ pub struct StreamTransport<S: StreamIo> {
     reactor: Rc<Reactor>,
     lp: WeakLoop,
     slot: ProtocolSlot,
-    released_protocol: RefCell<Option<WeakProtocol>>,
     handle: RefCell<Option<Handle>>,
     events: Cell<u8>,
     scheduled: Cell<bool>,
     state: Cell<u16>,
     wbuf: RefCell<WriteBuffer>,
+    /// Whether the registration includes WRITABLE right now.
+    write_interest: Cell<bool>,
     marks: RefCell<WaterMarks>,
     read_size: Cell<usize>,
     extra: Vec<(&'static str, ExtraInfo)>,
@@ -173,12 +145,12 @@ impl<S: StreamIo> StreamTransport<S> {
                 reactor,
                 lp: lp.downgrade(),
                 slot: ProtocolSlot::new(lp, protocol),
-                released_protocol: RefCell::new(None),
                 handle: RefCell::new(Some(handle)),
                 events: Cell::new(0),
                 scheduled: Cell::new(false),
                 state: Cell::new(0),
                 wbuf: RefCell::new(WriteBuffer::new()),
+                write_interest: Cell::new(false),
                 marks: RefCell::new(WaterMarks::default()),
                 read_size: Cell::new(READ_SIZE_MIN),
                 direction,
@@ -187,10 +159,10 @@ impl<S: StreamIo> StreamTransport<S> {
                 bypass: Cell::new(0),
             }
         });
-        let interest = match direction {
-            Direction::ReadOnly => Interest::READABLE,
-            Direction::Both | Direction::WriteOnly => Interest::READABLE | Interest::WRITABLE,
-        };
+        // Writability is watched only while something waits to be written
+        // (see `set_write_interest`); a write-only pipe still watches
+        // readability, which is how its reader's departure shows.
+        let interest = Interest::READABLE;
         let target: Rc<dyn Dispatch> = t.clone();
         let token = {
             let mut io = t.io.borrow_mut();
@@ -262,6 +234,27 @@ impl<S: StreamIo> StreamTransport<S> {
     #[inline]
     fn reading_now(&self) -> bool {
         self.state.get() & (STARTED | PAUSED | READ_EOF | CLOSING | LOST) == STARTED
+    }
+
+    /// Adds or drops WRITABLE from the registration. Edge-triggered epoll
+    /// reports an ACK that frees send space as a writable event, so a
+    /// socket registered for writing all the time wakes the loop for
+    /// nothing after most sends; this one is registered for writing only
+    /// from the moment data is buffered until the buffer is flushed.
+    /// Adding it re-evaluates readiness, so no edge is lost in between.
+    pub(super) fn set_write_interest(&self, on: bool) {
+        if self.write_interest.get() == on || self.direction == Direction::ReadOnly {
+            return;
+        }
+        let Some(token) = self.token.get() else { return };
+        let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        // The descriptor is only borrowed around system calls, never across
+        // user code, so this borrow does not fail.
+        let Ok(mut io) = self.io.try_borrow_mut() else { return };
+        let Some(io) = io.as_mut() else { return };
+        if self.reactor.reregister(io, token, interest).is_ok() {
+            self.write_interest.set(on);
+        }
     }
 
     fn wants_writable(&self) -> bool {
@@ -433,10 +426,7 @@ impl<S: StreamIo> StreamTransport<S> {
         if let Some(h) = self.handle.borrow_mut().take() {
             h.cancel();
         }
-        let p = self.slot.get();
-        *self.released_protocol.borrow_mut() = Some(WeakProtocol::new(&p));
-        drop(p);
-        self.slot.set(StreamProtocol::plain(Detached).0);
+        self.slot.release();
         self.wbuf.borrow_mut().clear();
     }
 }
@@ -532,19 +522,10 @@ impl<S: StreamIo> Transport for StreamTransport<S> {
         if self.refused() {
             return;
         }
-        if self.has(RELEASED) {
-            *self.released_protocol.borrow_mut() = Some(WeakProtocol::new(&protocol));
-        } else {
-            self.slot.set(protocol);
-        }
+        self.slot.set(protocol);
     }
 
     fn get_protocol(&self) -> StreamProtocol {
-        if self.has(RELEASED)
-            && let Some(p) = self.released_protocol.borrow().as_ref().and_then(WeakProtocol::upgrade)
-        {
-            return p;
-        }
         self.slot.get()
     }
 

@@ -101,10 +101,7 @@ impl Session {
         {
             report(lp, "Exception in protocol.connection_lost()", e);
         }
-        let p = self.app.get();
-        *self.released.borrow_mut() = Some(WeakProtocol::new(&p));
-        drop(p);
-        self.app.set(StreamProtocol::plain(Detached).0);
+        self.app.release();
     }
 
     /// A fatal error: the handshake's waiter gets it, or `connection_lost`

@@ -39,8 +39,8 @@ use std::time::Duration;
 
 use anyloop_core::tls::TlsParams;
 use anyloop_core::{
-    BaseProtocol, BaseTransport, BufferedProtocol, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo,
-    LoopFuture, Protocol, ProtocolSlot, StreamProtocol, TimerHandle, Transport, WeakLoop,
+    BaseTransport, Error, ErrorKind, EventLoop, ExceptionContext, ExtraInfo, LoopFuture, ProtocolSlot, StreamProtocol,
+    TimerHandle, Transport, WeakLoop,
 };
 
 use crate::error::tls_error;
@@ -94,35 +94,6 @@ fn with_scratch<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
-/// The application protocol after the connection is gone: the real one is
-/// released (breaking the protocol ⇄ transport cycle), kept weakly for
-/// `get_protocol`.
-struct Detached;
-impl BaseProtocol for Detached {}
-impl Protocol for Detached {
-    fn data_received(&mut self, _data: &[u8]) {}
-}
-
-enum WeakProtocol {
-    Plain(Weak<RefCell<dyn Protocol>>),
-    Buffered(Weak<RefCell<dyn BufferedProtocol>>),
-}
-
-impl WeakProtocol {
-    fn new(p: &StreamProtocol) -> WeakProtocol {
-        match p {
-            StreamProtocol::Plain(p) => WeakProtocol::Plain(Rc::downgrade(p)),
-            StreamProtocol::Buffered(p) => WeakProtocol::Buffered(Rc::downgrade(p)),
-        }
-    }
-    fn upgrade(&self) -> Option<StreamProtocol> {
-        match self {
-            WeakProtocol::Plain(p) => p.upgrade().map(StreamProtocol::Plain),
-            WeakProtocol::Buffered(p) => p.upgrade().map(StreamProtocol::Buffered),
-        }
-    }
-}
-
 fn report(lp: &EventLoop, message: &str, e: Error) {
     let mut ctx = ExceptionContext::new(message);
     ctx.exception = Some(e);
@@ -141,7 +112,6 @@ pub(crate) struct Session {
     conn: RefCell<rustls::Connection>,
     raw: RefCell<Option<Rc<dyn Transport>>>,
     app: ProtocolSlot,
-    released: RefCell<Option<WeakProtocol>>,
     state: Cell<u32>,
     handshake_timeout: Duration,
     shutdown_timeout: Duration,
@@ -176,7 +146,6 @@ impl Session {
             conn: RefCell::new(conn),
             raw: RefCell::new(None),
             app: ProtocolSlot::new(lp, app),
-            released: RefCell::new(None),
             state: Cell::new(0),
             handshake_timeout: params.handshake_timeout,
             shutdown_timeout: params.shutdown_timeout,

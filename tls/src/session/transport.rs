@@ -159,19 +159,10 @@ impl WriteTransport for Session {
 
 impl Transport for Session {
     fn set_protocol(&self, protocol: StreamProtocol) {
-        if self.has(LOST) {
-            *self.released.borrow_mut() = Some(WeakProtocol::new(&protocol));
-        } else {
-            self.app.set(protocol);
-        }
+        self.app.set(protocol);
     }
 
     fn get_protocol(&self) -> StreamProtocol {
-        if self.has(LOST)
-            && let Some(p) = self.released.borrow().as_ref().and_then(WeakProtocol::upgrade)
-        {
-            return p;
-        }
         self.app.get()
     }
 }

@@ -293,6 +293,8 @@ impl WsInner {
             ctx.exception = Some(e);
             lp.call_exception_handler(&ctx);
         }
+        // Break the protocol ⇄ transport cycle; get_protocol still answers.
+        self.slot.release();
         self.finish();
     }
 

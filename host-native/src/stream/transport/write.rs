@@ -84,6 +84,9 @@ impl<S: StreamIo> StreamTransport<S> {
         if !self.wbuf.borrow().is_empty() {
             return;
         }
+        if self.waiters.borrow().writable.is_none() {
+            self.set_write_interest(false);
+        }
         for w in std::mem::take(&mut self.waiters.borrow_mut().drained) {
             w.wake();
         }
@@ -160,6 +163,7 @@ impl<S: StreamIo> StreamTransport<S> {
         }
         *armed = true;
         self.waiters.borrow_mut().writable = Some(cx.waker().clone());
+        self.set_write_interest(true);
         Poll::Pending
     }
 
@@ -173,6 +177,9 @@ impl<S: StreamIo> StreamTransport<S> {
         } else {
             self.clear(SENDFILE);
             self.waiters.borrow_mut().writable = None;
+            if self.wbuf.borrow().is_empty() {
+                self.set_write_interest(false);
+            }
             if let Some(lp) = self.lp.upgrade()
                 && self.has(CLOSING)
             {
@@ -208,6 +215,7 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
             wbuf.push(rest);
             wbuf.len()
         };
+        self.set_write_interest(true);
         if let Some(lp) = self.lp.upgrade() {
             self.maybe_pause(&lp, len);
         }
@@ -252,6 +260,7 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
             }
             wbuf.len()
         };
+        self.set_write_interest(true);
         if let Some(lp) = self.lp.upgrade() {
             self.maybe_pause(&lp, len);
         }
