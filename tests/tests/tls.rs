@@ -737,11 +737,12 @@ fn start_tls_keeps_bytes_pipelined_after_the_upgrade_line() {
             for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
                 roots.add(c.unwrap()).unwrap();
             }
-            let config = rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let config =
+                rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
             let mut conn = rustls::ClientConnection::new(config.into(), "localhost".try_into().unwrap()).unwrap();
             let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
             let mut first = b"STARTTLS\r\n".to_vec();

@@ -1,7 +1,7 @@
 //! # anyloop-tls
 //!
 //! TLS for anyloop — asyncio's `ssl=` arguments and `loop.start_tls()` —
-//! on [rustls] with the *ring* crypto provider. Reached as `anyloop::tls`
+//! on [rustls] with the *aws-lc-rs* crypto provider. Reached as `anyloop::tls`
 //! with the facade's `tls` feature (off by default).
 //!
 //! [`TlsConfig`] is what the `ssl` field of `ConnectOptions` and
@@ -80,6 +80,9 @@ pub use anyloop_core::tls::{
 };
 pub use config::{ClientBuilder, ServerBuilder, TlsConfig, TlsVersion};
 pub use error::rustls_error;
+
+/// The rustls crypto provider every [`TlsConfig`] uses.
+pub const CRYPTO_PROVIDER: &str = "aws-lc-rs";
 /// The rustls version this crate uses, for [`TlsConfig::from_rustls_client`]
 /// and for matching on [`rustls_error`].
 pub use rustls;
