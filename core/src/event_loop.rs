@@ -3,7 +3,6 @@
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::rc::{Rc, Weak};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -38,9 +37,9 @@ pub const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 pub(crate) struct Inner {
     pub(crate) host: Box<dyn Host>,
     pub(crate) mode: HostMode,
-    pub(crate) ready: RefCell<VecDeque<Item>>,
+    pub(crate) ready: RefCell<Vec<Item>>,
     /// The empty queue swapped in while a batch runs (keeps its capacity).
-    pub(crate) spare: RefCell<VecDeque<Item>>,
+    pub(crate) spare: RefCell<Vec<Item>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) running: Cell<bool>,
@@ -132,8 +131,8 @@ impl EventLoop {
             inner: Rc::new(Inner {
                 host: Box::new(host),
                 mode,
-                ready: RefCell::new(VecDeque::with_capacity(64)),
-                spare: RefCell::new(VecDeque::with_capacity(64)),
+                ready: RefCell::new(Vec::with_capacity(64)),
+                spare: RefCell::new(Vec::with_capacity(64)),
                 timers: RefCell::new(Timers::new()),
                 shared,
                 running: Cell::new(false),
@@ -198,7 +197,7 @@ impl EventLoop {
 
     #[inline(always)]
     pub(crate) fn push_ready(&self, item: Item) {
-        self.inner.ready.borrow_mut().push_back(item);
+        self.inner.ready.borrow_mut().push(item);
         if self.inner.notify.get() {
             self.inner.host.notify(self);
         }
@@ -229,7 +228,7 @@ impl EventLoop {
         F: FnOnce(&EventLoop) + 'static,
     {
         self.check_open()?;
-        let h = Handle::once(f);
+        let h = Handle::once(f, self.inner.debug.get());
         self.push_ready(h.inner.clone());
         Ok(h)
     }
@@ -298,7 +297,7 @@ impl EventLoop {
         self.check_open()?;
         let th = {
             let mut timers = self.inner.timers.borrow_mut();
-            let th = TimerHandle::new(when, timers.counter(), f);
+            let th = TimerHandle::new(when, timers.counter(), f, self.inner.debug.get());
             timers.push(when, th.as_handle().inner.clone());
             th
         };
@@ -413,11 +412,14 @@ impl EventLoop {
         for item in items {
             match item {
                 Remote::Call(f, th) => {
-                    let h = Handle::once(move |lp: &EventLoop| {
-                        if th.start() {
-                            f(lp)
-                        }
-                    });
+                    let h = Handle::once(
+                        move |lp: &EventLoop| {
+                            if th.start() {
+                                f(lp)
+                            }
+                        },
+                        false,
+                    );
                     self.push_ready(h.inner);
                 }
                 Remote::Wake(id) => self.schedule_task(id),

@@ -2,8 +2,10 @@
 //!
 //! A handle is the scheduled callback itself, shared between the loop's
 //! queues and the caller (asyncio's `Handle` / `TimerHandle`). It is one
-//! reference-counted allocation holding the state, the source location that
-//! scheduled it (for debug mode), and the closure. Cancelling drops the
+//! reference-counted allocation holding the state and the closure — and, in
+//! debug mode only, the source location that scheduled it (asyncio keeps its
+//! `_source_traceback` in debug mode only too; outside it, the extra word
+//! costs `call_soon` a size class of the allocator). Cancelling drops the
 //! closure at once, so whatever it captured is released even while the
 //! timer entry still sits in the heap.
 //!
@@ -33,8 +35,10 @@ pub(crate) trait Callback {
     /// The timer left the heap (it is due, or the heap was cleared): a later
     /// `cancel` no longer counts as a cancelled heap entry.
     fn leave_heap(&self) {}
-    /// Where it was scheduled from (debug output).
-    fn location(&self) -> &'static Location<'static>;
+    /// Where it was scheduled from, if that was recorded (debug mode).
+    fn location(&self) -> Option<&'static Location<'static>> {
+        None
+    }
     /// A short description for debug output and exception contexts.
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
@@ -51,13 +55,12 @@ pub(crate) type CancelCounter = Rc<Cell<usize>>;
 /// A callback that runs at most once (`call_soon`).
 struct Once<F> {
     state: Cell<u8>,
-    location: &'static Location<'static>,
     f: Cell<Option<F>>,
 }
 
 impl<F> Once<F> {
-    fn new(location: &'static Location<'static>, f: F) -> Once<F> {
-        Once { state: Cell::new(PENDING), location, f: Cell::new(Some(f)) }
+    fn new(f: F) -> Once<F> {
+        Once { state: Cell::new(PENDING), f: Cell::new(Some(f)) }
     }
 
     /// Cancels if still pending, dropping the closure (and everything it
@@ -98,13 +101,44 @@ impl<F: FnOnce(&EventLoop) + 'static> Callback for Once<F> {
     fn is_cancelled(&self) -> bool {
         self.state.get() == CANCELLED
     }
-    fn location(&self) -> &'static Location<'static> {
-        self.location
-    }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Handle {}:{}", self.location.file(), self.location.line())?;
+        write!(f, "<Handle {}", core::any::type_name::<F>())?;
         self.describe_state(f)
     }
+}
+
+/// Debug mode: a callback cell plus the place that scheduled it.
+struct Traced<C> {
+    cell: C,
+    location: &'static Location<'static>,
+}
+
+impl<C: Callback> Callback for Traced<C> {
+    #[inline]
+    fn run(&self, lp: &EventLoop) {
+        self.cell.run(lp)
+    }
+    fn cancel(&self) {
+        self.cell.cancel()
+    }
+    fn is_cancelled(&self) -> bool {
+        self.cell.is_cancelled()
+    }
+    fn leave_heap(&self) {
+        self.cell.leave_heap()
+    }
+    fn location(&self) -> Option<&'static Location<'static>> {
+        Some(self.location)
+    }
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.cell.describe(f)?;
+        write!(f, " created at {}:{}", self.location.file(), self.location.line())
+    }
+}
+
+/// The callback cell, traced in debug mode.
+fn boxed<C: Callback + 'static>(cell: C, debug: bool, location: &'static Location<'static>) -> Rc<dyn Callback> {
+    if debug { Rc::new(Traced { cell, location }) } else { Rc::new(cell) }
 }
 
 /// A timer callback (`call_later`, `call_at`): a [`Once`] that also tells
@@ -136,12 +170,8 @@ impl<F: FnOnce(&EventLoop) + 'static> Callback for TimerOnce<F> {
     fn leave_heap(&self) {
         drop(self.in_heap.take());
     }
-    fn location(&self) -> &'static Location<'static> {
-        self.once.location
-    }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let l = self.once.location;
-        write!(f, "<TimerHandle {}:{} when={:?}", l.file(), l.line(), self.when)?;
+        write!(f, "<TimerHandle {} when={:?}", core::any::type_name::<F>(), self.when)?;
         self.once.describe_state(f)
     }
 }
@@ -183,8 +213,8 @@ impl<F: FnMut(&EventLoop) + 'static> Callback for Repeating<F> {
     fn is_cancelled(&self) -> bool {
         self.cancelled.get()
     }
-    fn location(&self) -> &'static Location<'static> {
-        self.location
+    fn location(&self) -> Option<&'static Location<'static>> {
+        Some(self.location)
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Handle (repeating) {}:{}", self.location.file(), self.location.line())?;
@@ -218,11 +248,11 @@ impl Handle {
 }
 
 impl Handle {
+    /// A one-shot callback; `debug` records where it was scheduled.
     #[track_caller]
-    pub(crate) fn once<F: FnOnce(&EventLoop) + 'static>(f: F) -> Handle {
-        Handle {
-            inner: Rc::new(Once { state: Cell::new(PENDING), location: Location::caller(), f: Cell::new(Some(f)) }),
-        }
+    #[inline]
+    pub(crate) fn once<F: FnOnce(&EventLoop) + 'static>(f: F, debug: bool) -> Handle {
+        Handle { inner: boxed(Once::new(f), debug, Location::caller()) }
     }
 
     /// A callback that may be scheduled again and again with
@@ -264,8 +294,9 @@ impl Handle {
         self.inner.is_cancelled()
     }
 
-    /// The source location that scheduled this callback (shown in debug mode).
-    pub fn source_location(&self) -> &'static Location<'static> {
+    /// Where the callback was scheduled: recorded in debug mode (and for
+    /// repeating handles), `None` otherwise.
+    pub fn source_location(&self) -> Option<&'static Location<'static>> {
         self.inner.location()
     }
 
@@ -301,9 +332,14 @@ pub struct TimerHandle {
 
 impl TimerHandle {
     #[track_caller]
-    pub(crate) fn new<F: FnOnce(&EventLoop) + 'static>(when: Instant, counter: CancelCounter, f: F) -> TimerHandle {
-        let cell = TimerOnce { once: Once::new(Location::caller(), f), when, in_heap: Cell::new(Some(counter)) };
-        TimerHandle { handle: Handle { inner: Rc::new(cell) }, when }
+    pub(crate) fn new<F: FnOnce(&EventLoop) + 'static>(
+        when: Instant,
+        counter: CancelCounter,
+        f: F,
+        debug: bool,
+    ) -> TimerHandle {
+        let cell = TimerOnce { once: Once::new(f), when, in_heap: Cell::new(Some(counter)) };
+        TimerHandle { handle: Handle { inner: boxed(cell, debug, Location::caller()) }, when }
     }
 
     /// The absolute time the callback is scheduled for, on the loop's clock

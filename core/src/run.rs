@@ -16,7 +16,7 @@
 //!    schedule wait for the next iteration, which is what makes `stop()`
 //!    inside a batch let the rest of the batch run.
 
-use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::future::Future;
 use core::time::Duration;
 
@@ -59,24 +59,28 @@ impl EventLoop {
         }
         let debug = inner.debug.get();
         match should_yield {
-            None if debug => {
-                while let Some(item) = batch.pop_front() {
-                    self.run_item_timed(item);
+            None if !debug => self.run_batch(&mut batch),
+            None => {
+                for item in batch.drain(..) {
+                    self.run_item_timed(&item);
                 }
             }
-            None => self.run_batch(&mut batch),
             Some(should_yield) => {
-                while let Some(item) = batch.pop_front() {
+                let mut i = 0;
+                while i < batch.len() {
                     if debug {
-                        self.run_item_timed(item);
+                        self.run_item_timed(&batch[i]);
                     } else {
-                        self.run_item(item);
+                        self.run_item(&batch[i]);
                     }
-                    if !batch.is_empty() && should_yield() {
+                    i += 1;
+                    if i < batch.len() && should_yield() {
                         inner.partial_batch.set(true);
                         break;
                     }
                 }
+                // What ran goes; the rest (if we yielded) waits in `spare`.
+                batch.drain(..i);
             }
         }
         *inner.spare.borrow_mut() = batch;
@@ -117,35 +121,38 @@ impl EventLoop {
         if next_timer.is_some() {
             let now = inner.host.now();
             let mut ready = inner.ready.borrow_mut();
-            inner.timers.borrow_mut().pop_due(now, |cb| ready.push_back(cb));
+            inner.timers.borrow_mut().pop_due(now, |cb| ready.push(cb));
         }
         Ok(())
     }
 
-    /// Runs every item of `batch`. One `catch_unwind` covers the whole
+    /// Runs (and empties) `batch`, dropping each item as soon as it has run
+    /// so its memory is reused at once. One `catch_unwind` covers the whole
     /// batch: a panic is reported with the callback that raised it, and the
     /// rest of the batch carries on in a fresh `catch_unwind`.
-    fn run_batch(&self, batch: &mut VecDeque<Item>) {
+    fn run_batch(&self, batch: &mut Vec<Item>) {
+        let mut items = batch.drain(..);
         let mut current: Option<Item> = None;
-        while !batch.is_empty() {
+        loop {
             let outcome = crate::panic::catch(|| {
-                while let Some(item) = batch.pop_front() {
+                for item in items.by_ref() {
                     current.insert(item).run(self);
                 }
             });
-            if let Err(e) = outcome {
-                match current.take() {
+            match outcome {
+                Ok(()) => break,
+                Err(e) => match current.take() {
                     Some(item) => self.report_callback_panic(crate::Handle::from_rc(item), e),
                     None => self.report_callback_panic_unknown(e),
-                }
+                },
             }
         }
     }
 
     #[inline]
-    fn run_item(&self, item: Item) {
+    fn run_item(&self, item: &Item) {
         if let Err(e) = crate::panic::catch(|| item.run(self)) {
-            self.report_callback_panic(crate::Handle::from_rc(item), e);
+            self.report_callback_panic(crate::Handle::from_rc(item.clone()), e);
         }
     }
 
@@ -161,14 +168,14 @@ impl EventLoop {
         let mut ctx = ExceptionContext::new(alloc::format!("Exception in callback {h:?}"));
         ctx.exception = Some(e);
         if self.get_debug() {
-            ctx.source_location = Some(h.source_location());
+            ctx.source_location = h.source_location();
         }
         ctx.handle = Some(h);
         self.call_exception_handler(&ctx);
     }
 
     /// Debug mode: run and time one item, warning if it was slow.
-    fn run_item_timed(&self, item: Item) {
+    fn run_item_timed(&self, item: &Item) {
         let what = alloc::format!("{:?}", crate::Handle::from_rc(item.clone()));
         let t0 = self.inner.host.now();
         self.run_item(item);

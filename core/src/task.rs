@@ -250,8 +250,8 @@ impl<T: 'static, F: Future<Output = Result<T, Error>> + 'static> Callback for Ta
     fn is_cancelled(&self) -> bool {
         false
     }
-    fn location(&self) -> &'static Location<'static> {
-        self.header.location
+    fn location(&self) -> Option<&'static Location<'static>> {
+        Some(self.header.location)
     }
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.me.upgrade() {

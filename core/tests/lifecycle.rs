@@ -238,13 +238,21 @@ fn a_host_error_ends_run_forever_and_leaves_the_loop_usable() {
 }
 
 #[test]
-fn debug_repr_names_the_scheduling_site() {
+fn debug_repr_names_the_callback_and_in_debug_mode_where_it_was_scheduled() {
     let lp = new_loop();
     let h = lp.call_soon(|_| ()).unwrap();
     let text = format!("{h:?}");
-    assert!(text.starts_with("<Handle ") && text.contains("lifecycle.rs:"), "{text}");
+    // Outside debug mode: the closure's type (its defining function).
+    assert!(text.starts_with("<Handle lifecycle::debug_repr"), "{text}");
+    assert!(h.source_location().is_none());
+    lp.set_debug(true);
+    let h = lp.call_soon(|_| ()).unwrap();
+    let line = line!() - 1;
+    let loc = h.source_location().expect("recorded in debug mode");
+    assert!(loc.file().ends_with("lifecycle.rs") && loc.line() == line, "{loc:?}");
+    assert!(format!("{h:?}").contains(&format!("created at {}:{line}", loc.file())), "{h:?}");
     let t = lp.call_later(Duration::from_secs(1), |_| ()).unwrap();
     assert!(format!("{t:?}").starts_with("<TimerHandle "), "{t:?}");
     t.cancel();
-    assert!(format!("{t:?}").ends_with(" cancelled>"), "{t:?}");
+    assert!(format!("{t:?}").contains(" cancelled>"), "{t:?}");
 }

@@ -22,7 +22,7 @@ use anyloop_bench::{median, process_cpu, xorshift};
 const CALL_SOON_N: u64 = 1_000_000;
 const CALL_SOON_BATCH: u64 = 1_000;
 const TIMERS_N: usize = 200_000;
-const REPS: usize = 7;
+const REPS: usize = 15;
 
 struct Counters {
     count: Cell<u64>,
