@@ -79,9 +79,9 @@ impl WriteTransport for Session {
         if data.is_empty() {
             return Ok(());
         }
-        self.conn.borrow_mut().writer().write_all(data).map_err(|e| Error::from(e).context("TLS write failed"))?;
-        if !self.has(BATCH) {
-            self.flush_tls();
+        for chunk in data.chunks(FLUSH_EVERY) {
+            self.conn.borrow_mut().writer().write_all(chunk).map_err(|e| Error::from(e).context("TLS write failed"))?;
+            self.wrote(chunk.len());
         }
         Ok(())
     }
@@ -102,9 +102,7 @@ impl WriteTransport for Session {
                 done = 0;
             }
         }
-        if !self.has(BATCH) {
-            self.flush_tls();
-        }
+        self.wrote(bufs.iter().map(|b| b.len()).sum());
         Ok(())
     }
 
@@ -153,6 +151,17 @@ impl WriteTransport for Session {
         match self.raw() {
             Some(raw) => raw.set_write_buffer_limits(high, low),
             None => anyloop_core::WaterMarks::default().set_limits(high, low),
+        }
+    }
+}
+
+impl Session {
+    /// `n` bytes of plaintext were encrypted: flush now, unless batching
+    /// and under [`FLUSH_EVERY`].
+    fn wrote(&self, n: usize) {
+        self.unflushed.set(self.unflushed.get() + n);
+        if !self.has(BATCH) || self.unflushed.get() >= FLUSH_EVERY {
+            self.flush_tls();
         }
     }
 }
