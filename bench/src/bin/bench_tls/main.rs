@@ -382,7 +382,7 @@ fn main() -> Result<(), Error> {
             (_, true) => "informative: at or over 0.5",
             (_, false) => "informative: below 0.5 (the floor is not)",
         };
-        println!("100 KiB, {conns} connection(s): TLS/plain {ratio:.2} (bar >= 0.5 with one client): {verdict}");
+        println!("100 KiB, {conns} connection(s): TLS/plain {ratio:.3} (bar >= 0.5 with one client): {verdict}");
     }
     Ok(())
 }
