@@ -42,7 +42,8 @@
 //!   the floor measures 0.42–0.46 and TLS 0.30–0.38: no TLS stack reaches
 //!   0.5 there on this machine.
 //!
-//! Environment: SECS (default 3), REPS (3), SIZES (10240,102400), CONNS
+//! Environment: WAIT_QUIET (default 30: seconds each repetition waits at
+//! most for other tenants to go quiet), SECS (3), REPS (3), SIZES (10240,102400), CONNS
 //! (1,8), ONLY (`plain`, `tls` or `floor`: one variant only, for profiling),
 //! PIN (`server,client` CPUs to pin the two threads to; default none: on a
 //! 2-core VM pinned threads make every round trip a cross-CPU wake-up,
@@ -55,7 +56,7 @@ use std::time::{Duration, Instant};
 use anyloop::net::{Addr, ConnectOptions, ServerOptions};
 use anyloop::tls::{TlsConfig, TlsContext, TlsVersion};
 use anyloop::{BaseProtocol, Error, EventLoop, Protocol, StreamProtocol, Transport};
-use anyloop_bench::{median, process_cpu};
+use anyloop_bench::{median, process_cpu, wait_quiet};
 
 mod floor;
 use floor::{FloorEcho, FloorPinger};
@@ -281,6 +282,8 @@ fn make_pki() -> (String, String, String) {
 
 fn main() -> Result<(), Error> {
     let secs = env("SECS", 3) as f64;
+    let wait = Duration::from_secs(env("WAIT_QUIET", 30) as u64);
+    let mut quiet = (0, 0);
     let reps = env("REPS", 3);
     let conns_list: Vec<usize> = std::env::var("CONNS")
         .unwrap_or_else(|_| "1,8".into())
@@ -333,6 +336,8 @@ fn main() -> Result<(), Error> {
         for &size in &sizes {
             let mut samples: [Vec<Sample>; 3] = Default::default();
             for _ in 0..reps {
+                quiet.0 += usize::from(wait_quiet(wait));
+                quiet.1 += 1;
                 for ((name, port, variant), out) in variants.iter().zip(&mut samples) {
                     if only.is_empty() || only == *name {
                         out.push(measure(&lp, *port, variant.clone(), size, conns, secs));
@@ -371,6 +376,12 @@ fn main() -> Result<(), Error> {
         }
     }
     lp.close()?;
+    println!(
+        "repetitions started in a quiet spell (others < 15% of a core; WAIT_QUIET={}s): {} of {}",
+        wait.as_secs(),
+        quiet.0,
+        quiet.1
+    );
     // The bar is the issue's: one TLS client against the same server
     // without TLS. With several connections both threads stay busy and the
     // floor column shows what any TLS stack could reach (module docs).
