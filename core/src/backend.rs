@@ -41,6 +41,23 @@ pub type RawFd = i32;
 /// A boxed, non-`Send` future returned by backends.
 pub type IoFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + 'a>>;
 
+/// An [`IoFuture`] that fails at once with `e`: what a backend returns for
+/// an operation it refuses before starting (`Unsupported` on this platform,
+/// a closed server…).
+///
+/// ```
+/// use anyloop_core::backend::{IoFuture, failed};
+/// use anyloop_core::Error;
+///
+/// fn sendfile() -> IoFuture<'static, u64> {
+///     failed(Error::unsupported("sendfile", "this host has no files"))
+/// }
+/// # let _ = sendfile();
+/// ```
+pub fn failed<T: 'static>(e: Error) -> IoFuture<'static, T> {
+    Box::pin(core::future::ready(Err(e)))
+}
+
 /// Makes a stream protocol for each new connection (servers).
 pub type StreamProtocolFactory = Rc<dyn Fn() -> StreamProtocol>;
 

@@ -19,8 +19,7 @@ pub(crate) struct NativeIo {
 
 #[cfg(not(unix))]
 fn unsupported<T: 'static>(what: &str) -> IoFuture<'static, T> {
-    let e = Error::unsupported(what, "raw socket descriptors are Unix-only");
-    Box::pin(async move { Err(e) })
+    anyloop_core::backend::failed(Error::unsupported(what, "raw socket descriptors are Unix-only"))
 }
 
 impl IoBackend for NativeIo {

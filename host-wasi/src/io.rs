@@ -34,8 +34,7 @@ pub(crate) struct WasiIo {
 }
 
 fn unsupported<T: 'static>(what: &str) -> IoFuture<'static, T> {
-    let e = Error::unsupported(what, SOCK_WHY);
-    Box::pin(async move { Err(e) })
+    anyloop_core::backend::failed(Error::unsupported(what, SOCK_WHY))
 }
 
 #[cfg(target_env = "p1")]

@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use anyloop_core::backend::{IoFuture, ProcessBackend, RawFd};
+use anyloop_core::backend::{IoFuture, ProcessBackend, RawFd, failed};
 use anyloop_core::net::SubprocessOptions;
 use anyloop_core::{Error, EventLoop, ExtraInfo, StreamProtocol, SubprocessProtocol, SubprocessTransport, Transport};
 
@@ -33,7 +33,7 @@ impl WasiPipes {
         let parts = if read { sys::read_end(fd) } else { sys::write_end(fd) };
         let parts = match parts {
             Ok(p) => p,
-            Err(e) => return Box::pin(async move { Err(e) }),
+            Err(e) => return failed(e),
         };
         let waiter = lp.create_future::<()>();
         let w = waiter.clone();
@@ -84,8 +84,7 @@ impl ProcessBackend for WasiPipes {
         _opts: SubprocessOptions,
     ) -> IoFuture<'static, Rc<dyn SubprocessTransport>> {
         let what = if shell { "subprocess_shell" } else { "subprocess_exec" };
-        let e = Error::unsupported(what, "WASI has no child processes");
-        Box::pin(async move { Err(e) })
+        failed(Error::unsupported(what, "WASI has no child processes"))
     }
 }
 

@@ -152,6 +152,21 @@ impl Protocol for Recorder {
 /// A shared recorder, as servers' factories hand them out.
 pub type Shared = Rc<RefCell<Recorder>>;
 
+/// A streams echo handler for `start_server`: echoes until EOF, then
+/// closes and waits until the connection is gone.
+pub async fn stream_echo(mut r: anyloop::StreamReader, w: anyloop::StreamWriter) -> Result<(), Error> {
+    loop {
+        let data = r.read(64 * 1024).await?;
+        if data.is_empty() {
+            break;
+        }
+        w.write(&data)?;
+        w.drain().await?;
+    }
+    w.close();
+    w.wait_closed().await
+}
+
 /// Deterministic test data: `n` bytes of a pattern that does not repeat
 /// with any short period.
 pub fn pattern(n: usize) -> Vec<u8> {

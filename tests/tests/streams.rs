@@ -5,21 +5,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyloop::net::ServerOptions;
-use anyloop::{ErrorKind, StreamReader, StreamWriter};
-use anyloop_tests::{port_of, run};
-
-async fn echo(mut r: StreamReader, w: StreamWriter) -> Result<(), anyloop::Error> {
-    loop {
-        let data = r.read(64 * 1024).await?;
-        if data.is_empty() {
-            break;
-        }
-        w.write(&data)?;
-        w.drain().await?;
-    }
-    w.close();
-    Ok(())
-}
+use anyloop::{ErrorKind, StreamWriter};
+use anyloop_tests::{port_of, run, stream_echo as echo};
 
 #[test]
 fn start_server_and_open_connection_echo_lines() {

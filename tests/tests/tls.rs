@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyloop::net::{ConnectOptions, Server, ServerOptions};
 use anyloop::tls::{StartTlsOptions, TlsConfig, TlsContext, TlsVersion, rustls, rustls_error};
-use anyloop::{
-    BaseProtocol, Error, ErrorKind, EventLoop, ExtraInfo, Protocol, StreamProtocol, StreamReader, StreamWriter,
-    Transport,
-};
+use anyloop::{BaseProtocol, Error, ErrorKind, EventLoop, ExtraInfo, Protocol, StreamProtocol, Transport};
 use anyloop_tests::pki::{Ca, Cert};
-use anyloop_tests::{port_of, run};
+use anyloop_tests::{port_of, run, stream_echo as echo};
 
 struct Pki {
     ca: Ca,
@@ -39,19 +36,6 @@ fn client_tls(ca: &Ca) -> Rc<dyn TlsContext> {
 
 fn connect_opts(ssl: Rc<dyn TlsContext>, name: &str) -> ConnectOptions {
     ConnectOptions { ssl: Some(ssl), server_hostname: Some(name.into()), ..Default::default() }
-}
-
-async fn echo(mut r: StreamReader, w: StreamWriter) -> Result<(), Error> {
-    loop {
-        let data = r.read(64 * 1024).await?;
-        if data.is_empty() {
-            break;
-        }
-        w.write(&data)?;
-        w.drain().await?;
-    }
-    w.close();
-    w.wait_closed().await
 }
 
 async fn tls_echo_server(lp: &EventLoop, ssl: Rc<dyn TlsContext>) -> Server {

@@ -15,7 +15,7 @@ use anyloop::net::{ConnectOptions, ServerOptions};
 use anyloop::tls::{StartTlsOptions, TlsConfig, TlsContext};
 use anyloop::{Error, ErrorKind, EventLoop, ExtraInfo, StreamReader, StreamWriter};
 use anyloop_tests::pki::{Ca, Cert, TempDir};
-use anyloop_tests::{port_of, run};
+use anyloop_tests::{port_of, run, stream_echo as echo};
 
 /// The PKI and its files, for the peers.
 struct Env {
@@ -336,18 +336,6 @@ print("OK" if ok else "MISMATCH", flush=True)
 fn python_ssl_client_verifies_our_server_and_round_trips_a_mib() {
     let env = Env::new();
     run(move |lp| async move {
-        async fn echo(mut r: StreamReader, w: StreamWriter) -> Result<(), Error> {
-            loop {
-                let data = r.read(64 * 1024).await?;
-                if data.is_empty() {
-                    break;
-                }
-                w.write(&data)?;
-                w.drain().await?;
-            }
-            w.close();
-            w.wait_closed().await
-        }
         let opts = ServerOptions { ssl: Some(env.server_tls()), ..Default::default() };
         let server = lp.start_server(echo, Some("127.0.0.1"), 0, opts).await.unwrap();
         let port = port_of(&server).to_string();

@@ -60,7 +60,10 @@ impl NetBackend for NativeNet {
         #[cfg(not(unix))]
         {
             let _ = (lp, protocol, path, opts);
-            Box::pin(async { Err(Error::unsupported("create_unix_connection", "Unix sockets need a Unix system")) })
+            anyloop_core::backend::failed(Error::unsupported(
+                "create_unix_connection",
+                "Unix sockets need a Unix system",
+            ))
         }
     }
 
@@ -79,7 +82,7 @@ impl NetBackend for NativeNet {
         #[cfg(not(unix))]
         {
             let _ = (lp, factory, path, opts);
-            Box::pin(async { Err(Error::unsupported("create_unix_server", "Unix sockets need a Unix system")) })
+            anyloop_core::backend::failed(Error::unsupported("create_unix_server", "Unix sockets need a Unix system"))
         }
     }
 
@@ -157,7 +160,7 @@ impl NetBackend for NativeNet {
         #[cfg(not(unix))]
         {
             let _ = (lp, transport, file, offset, count, fallback);
-            Box::pin(async { Err(Error::unsupported("sendfile", "files are passed as Unix descriptors")) })
+            anyloop_core::backend::failed(Error::unsupported("sendfile", "files are passed as Unix descriptors"))
         }
     }
 }

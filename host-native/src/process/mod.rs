@@ -172,7 +172,7 @@ mod unsupported {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use anyloop_core::backend::{IoFuture, ProcessBackend, RawFd};
+    use anyloop_core::backend::{IoFuture, ProcessBackend, RawFd, failed};
     use anyloop_core::net::SubprocessOptions;
     use anyloop_core::{Error, EventLoop, StreamProtocol, SubprocessProtocol, SubprocessTransport, Transport};
 
@@ -182,7 +182,7 @@ mod unsupported {
     pub(crate) struct NativeProcess;
 
     fn unsupported<T: 'static>(what: &'static str) -> IoFuture<'static, T> {
-        Box::pin(async move { Err(Error::unsupported(what, WHY)) })
+        failed(Error::unsupported(what, WHY))
     }
 
     impl ProcessBackend for NativeProcess {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 
-use anyloop_core::backend::{IoFuture, NetBackend, RawFd, StreamProtocolFactory};
+use anyloop_core::backend::{IoFuture, NetBackend, RawFd, StreamProtocolFactory, failed};
 use anyloop_core::net::{AddrInfo, AddrInfoHints, ConnectOptions, DatagramOptions, Family, Server, ServerOptions};
 use anyloop_core::{DatagramProtocol, DatagramTransport, Error, ErrorKind, EventLoop, StreamProtocol, Transport};
 
@@ -17,11 +17,6 @@ const AI_PASSIVE: i32 = 1;
 /// Networking of the wasip2 host.
 pub(crate) struct WasiNet {
     pub(crate) reactor: Rc<Reactor>,
-}
-
-fn unsupported<T: 'static>(what: &str, why: &str) -> IoFuture<'static, T> {
-    let e = Error::unsupported(what, why);
-    Box::pin(async move { Err(e) })
 }
 
 const NO_UNIX: &str = "WASI has no Unix sockets";
@@ -57,7 +52,7 @@ impl NetBackend for WasiNet {
         _path: Option<String>,
         _opts: ConnectOptions,
     ) -> IoFuture<'static, Rc<dyn Transport>> {
-        unsupported("create_unix_connection", NO_UNIX)
+        failed(Error::unsupported("create_unix_connection", NO_UNIX))
     }
 
     fn create_unix_server(
@@ -67,7 +62,7 @@ impl NetBackend for WasiNet {
         _path: Option<String>,
         _opts: ServerOptions,
     ) -> IoFuture<'static, Server> {
-        unsupported("create_unix_server", NO_UNIX)
+        failed(Error::unsupported("create_unix_server", NO_UNIX))
     }
 
     fn connect_accepted_socket(
@@ -77,7 +72,7 @@ impl NetBackend for WasiNet {
         _fd: RawFd,
         _opts: ConnectOptions,
     ) -> IoFuture<'static, Rc<dyn Transport>> {
-        unsupported("connect_accepted_socket", NO_FDS)
+        failed(Error::unsupported("connect_accepted_socket", NO_FDS))
     }
 
     fn create_datagram_endpoint(
@@ -101,7 +96,7 @@ impl NetBackend for WasiNet {
     }
 
     fn getnameinfo(&self, _lp: &EventLoop, _addr: SocketAddr, _flags: i32) -> IoFuture<'static, (String, String)> {
-        unsupported("getnameinfo", "wasi:sockets has no reverse name lookup")
+        failed(Error::unsupported("getnameinfo", "wasi:sockets has no reverse name lookup"))
     }
 
     fn sendfile(
@@ -113,7 +108,7 @@ impl NetBackend for WasiNet {
         _count: Option<u64>,
         _fallback: bool,
     ) -> IoFuture<'static, u64> {
-        unsupported("sendfile", NO_FDS)
+        failed(Error::unsupported("sendfile", NO_FDS))
     }
 }
 

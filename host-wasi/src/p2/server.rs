@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
-use anyloop_core::backend::{IoFuture, StreamProtocolFactory};
+use anyloop_core::backend::{IoFuture, StreamProtocolFactory, failed};
 use anyloop_core::net::{Addr, Server, ServerBackend, ServerOptions};
 use anyloop_core::{
     BaseTransport, Error, ErrorKind, EventLoop, ExceptionContext, Handle, LoopFuture, WeakLoop, WriteTransport,
@@ -244,7 +244,7 @@ impl ServerBackend for Inner {
             return Box::pin(async { Ok(()) });
         }
         let Some(lp) = self.lp.upgrade() else {
-            return Box::pin(async { Err(Error::from_kind(ErrorKind::Closed)) });
+            return failed(Error::from_kind(ErrorKind::Closed));
         };
         let fut = lp.create_future::<()>();
         self.waiters.borrow_mut().push(fut.clone());

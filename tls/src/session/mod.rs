@@ -85,7 +85,9 @@ const FLUSH_EVERY: usize = 64 * 1024;
 
 thread_local! {
     /// The plaintext buffer every session of the thread shares (data is
-    /// handed to the protocol before the next read).
+    /// handed to the protocol before the next read). Not the native
+    /// transports' read buffer: a session fills this one while that one is
+    /// still lent out, holding the ciphertext it is decrypting.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
