@@ -57,7 +57,7 @@ pub(crate) async fn resolve_addrs(
     family: Family,
 ) -> Result<Vec<SocketAddr>, Error> {
     if family == Family::Unix {
-        return Err(Error::new(ErrorKind::InvalidInput, "WASI has no Unix sockets"));
+        return Err(Error::new(ErrorKind::InvalidInput, super::net::NO_UNIX));
     }
     let ips = resolve(reactor, host).await?;
     let addrs: Vec<SocketAddr> =

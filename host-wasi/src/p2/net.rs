@@ -19,8 +19,8 @@ pub(crate) struct WasiNet {
     pub(crate) reactor: Rc<Reactor>,
 }
 
-const NO_UNIX: &str = "WASI has no Unix sockets";
-const NO_FDS: &str = "wasip2 sockets are wasi:sockets resources, not descriptors";
+pub(super) const NO_UNIX: &str = "WASI has no Unix sockets";
+pub(super) const NO_FDS: &str = "wasip2 sockets are wasi:sockets resources, not descriptors";
 
 impl NetBackend for WasiNet {
     fn create_connection(

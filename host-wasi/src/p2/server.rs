@@ -85,10 +85,7 @@ pub(crate) async fn create_server(
     opts: ServerOptions,
 ) -> Result<Server, Error> {
     if opts.sock.is_some() {
-        return Err(Error::unsupported(
-            "create_server(sock=…)",
-            "wasip2 sockets are wasi:sockets resources, not descriptors",
-        ));
+        return Err(Error::unsupported("create_server(sock=…)", super::net::NO_FDS));
     }
     let port = port.unwrap_or(0);
     let hosts = if hosts.is_empty() { vec!["0.0.0.0".to_string(), "::".to_string()] } else { hosts };

@@ -94,10 +94,7 @@ pub(crate) async fn create_connection(
     opts: ConnectOptions,
 ) -> Result<Rc<dyn anyloop_core::Transport>, Error> {
     if opts.sock.is_some() {
-        return Err(Error::unsupported(
-            "create_connection(sock=…)",
-            "wasip2 sockets are wasi:sockets resources, not descriptors",
-        ));
+        return Err(Error::unsupported("create_connection(sock=…)", super::net::NO_FDS));
     }
     let (Some(host), Some(port)) = (host, port) else {
         return Err(Error::new(ErrorKind::InvalidInput, "host and port was not specified and no sock specified"));

@@ -56,7 +56,7 @@ async fn resolve_one(reactor: &Rc<Reactor>, a: &SockAddr, family: Family) -> Res
             .into_iter()
             .next()
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("getaddrinfo({h:?}): no address"))),
-        SockAddr::Unix(_) => Err(Error::new(ErrorKind::InvalidInput, "WASI has no Unix sockets")),
+        SockAddr::Unix(_) => Err(Error::new(ErrorKind::InvalidInput, super::net::NO_UNIX)),
     }
 }
 
@@ -68,10 +68,7 @@ pub(crate) async fn create_datagram_endpoint(
     opts: DatagramOptions,
 ) -> Result<Rc<dyn DatagramTransport>, Error> {
     if opts.sock.is_some() {
-        return Err(Error::unsupported(
-            "create_datagram_endpoint(sock=…)",
-            "wasip2 sockets are wasi:sockets resources, not descriptors",
-        ));
+        return Err(Error::unsupported("create_datagram_endpoint(sock=…)", super::net::NO_FDS));
     }
     let remote = match &opts.remote_addr {
         Some(a) => Some(resolve_one(&reactor, a, opts.family).await?),

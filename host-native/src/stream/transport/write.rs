@@ -103,6 +103,28 @@ impl<S: StreamIo> StreamTransport<S> {
         }
     }
 
+    /// An immediate send from `write` / `writelines` failed: true for
+    /// `WouldBlock` (buffer the data), else the error is fatal to the
+    /// transport and the data is dropped with it (asyncio's `write`).
+    fn send_would_block(&self, e: io::Error) -> bool {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return true;
+        }
+        if let Some(lp) = self.lp.upgrade() {
+            self.fatal_error(&lp, Error::from(e), "Fatal write error on socket transport");
+        }
+        false
+    }
+
+    /// Data was added to the send buffer, now `len` bytes: watch for
+    /// writability and tell the protocol if it went over the high-water mark.
+    fn buffered(&self, len: usize) {
+        self.set_write_interest(true);
+        if let Some(lp) = self.lp.upgrade() {
+            self.maybe_pause(&lp, len);
+        }
+    }
+
     pub(super) fn maybe_pause(&self, lp: &EventLoop, len: usize) {
         if self.marks.borrow_mut().should_pause(len)
             && let Err(e) = self.slot.pause_writing()
@@ -201,12 +223,10 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
             match self.write_io(data) {
                 Ok(n) if n == data.len() => return Ok(()),
                 Ok(n) => rest = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    if let Some(lp) = self.lp.upgrade() {
-                        self.fatal_error(&lp, Error::from(e), "Fatal write error on socket transport");
+                    if !self.send_would_block(e) {
+                        return Ok(());
                     }
-                    return Ok(());
                 }
             }
         }
@@ -215,10 +235,7 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
             wbuf.push(rest);
             wbuf.len()
         };
-        self.set_write_interest(true);
-        if let Some(lp) = self.lp.upgrade() {
-            self.maybe_pause(&lp, len);
-        }
+        self.buffered(len);
         Ok(())
     }
 
@@ -239,12 +256,10 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
             match self.write_vectored_io(&iov[..count]) {
                 Ok(n) if n == total => return Ok(()),
                 Ok(n) => skip = n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    if let Some(lp) = self.lp.upgrade() {
-                        self.fatal_error(&lp, Error::from(e), "Fatal write error on socket transport");
+                    if !self.send_would_block(e) {
+                        return Ok(());
                     }
-                    return Ok(());
                 }
             }
         }
@@ -260,10 +275,7 @@ impl<S: StreamIo> WriteTransport for StreamTransport<S> {
             }
             wbuf.len()
         };
-        self.set_write_interest(true);
-        if let Some(lp) = self.lp.upgrade() {
-            self.maybe_pause(&lp, len);
-        }
+        self.buffered(len);
         Ok(())
     }
 
